@@ -1,0 +1,3 @@
+module github.com/redisleak/redisleak
+
+go 1.26.0

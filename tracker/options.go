@@ -1,0 +1,63 @@
+package tracker
+
+import (
+	"os"
+	"strings"
+	"time"
+)
+
+// Capture says which checkouts record the stack of their caller.
+type Capture uint8
+
+const (
+	// CaptureLongLived, the default, records a stack for every kind except
+	// plain commands and pipelines, which record their kind, command name and
+	// age only. That keeps the per-command cost to a few tens of nanoseconds
+	// while every connection, Pub/Sub, client and blocking command, the
+	// checkouts that actually leak, still reports its origin.
+	CaptureLongLived Capture = iota
+	// CaptureAll records a stack for every checkout, commands included. It is
+	// what debug builds and REDISLEAK=debug turn on.
+	CaptureAll
+)
+
+// String returns "long-lived" or "all".
+func (c Capture) String() string {
+	if c == CaptureAll {
+		return "all"
+	}
+	return "long-lived"
+}
+
+// Option configures a [Tracker].
+type Option func(*config)
+
+type config struct {
+	capture Capture
+	now     func() time.Time
+}
+
+func defaultConfig() config {
+	return config{capture: captureFromEnv(), now: time.Now}
+}
+
+// WithCapture sets which checkouts record a stack; see [Capture].
+func WithCapture(c Capture) Option {
+	return func(cfg *config) { cfg.capture = c }
+}
+
+// withClock replaces time.Now, for tests of ages.
+func withClock(now func() time.Time) Option {
+	return func(cfg *config) { cfg.now = now }
+}
+
+// envDebug is read once, at start, so a service cannot change behaviour
+// half-way through by touching its own environment.
+var envDebug = strings.EqualFold(os.Getenv("REDISLEAK"), "debug")
+
+func captureFromEnv() Capture {
+	if envDebug || debugBuild {
+		return CaptureAll
+	}
+	return CaptureLongLived
+}

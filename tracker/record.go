@@ -1,0 +1,76 @@
+package tracker
+
+import (
+	"sync"
+	"time"
+)
+
+// maxDepth bounds a captured stack. Hooks put about eight library frames above
+// the caller; the rest is room for the caller's own frames.
+const maxDepth = 32
+
+// record is one checkout. Records are pooled and reused; a Token names a record
+// together with its generation, so a stale Token cannot release the checkout
+// that reused the record.
+//
+// Every field below mu's comment is guarded by the lock of the record's shard.
+type record struct {
+	shard *shard // fixed for the record's life
+
+	// Guarded by shard.mu.
+	gen        uint64 // bumped on every release; a Token matches only its own generation
+	live       bool   // linked into shard.head, not yet released
+	dropped    bool   // its holder was garbage-collected without being released
+	prev, next *record
+	scope      *Scope
+	kind       Kind
+	op         string // command name or other short operation name, never arguments
+	label      string
+	start      time.Time
+	npc        int
+	pcs        [maxDepth]uintptr
+}
+
+// shard is one lock and one list of live records. Many shards keep
+// concurrent checkouts from contending on a single lock.
+type shard struct {
+	mu   sync.Mutex
+	head *record // live records, newest first
+
+	// Guarded by mu. Invariant: checkouts - releases == number of live records.
+	checkouts       uint64
+	releases        uint64
+	invalidReleases uint64
+	dropped         uint64
+	_               [64]byte // keep neighbouring shards off one cache line
+}
+
+func (s *shard) link(r *record) {
+	r.live = true
+	r.prev = nil
+	r.next = s.head
+	if s.head != nil {
+		s.head.prev = r
+	}
+	s.head = r
+	s.checkouts++
+}
+
+func (s *shard) unlink(r *record) {
+	if r.prev != nil {
+		r.prev.next = r.next
+	} else {
+		s.head = r.next
+	}
+	if r.next != nil {
+		r.next.prev = r.prev
+	}
+	r.prev, r.next = nil, nil
+	r.live = false
+	r.dropped = false
+	r.scope = nil
+	r.label = ""
+	r.op = ""
+	r.gen++
+	s.releases++
+}

@@ -1,0 +1,223 @@
+package tracker
+
+import (
+	"cmp"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/redisleak/redisleak/internal/stack"
+)
+
+// Report is the set of outstanding checkouts at one moment, grouped by call
+// site. It holds call sites, command names, counts, ages and labels only:
+// never command arguments, keys or passwords. encoding/json renders it.
+type Report struct {
+	Taken  time.Time `json:"taken"`
+	Groups []Group   `json:"groups"` // most checkouts first, then oldest first
+}
+
+// Group is the outstanding checkouts of one kind made at one call site.
+type Group struct {
+	Kind Kind   `json:"kind"`
+	Op   string `json:"op,omitempty"` // command name, for commands
+	// Site is the first frame outside go-redis and redisleak: the caller's own
+	// function and file:line. It is zero when no stack was captured.
+	Site Frame `json:"site"`
+	// Stack is the trimmed stack of the oldest checkout in the group, Site first.
+	Stack   []Frame       `json:"stack,omitempty"`
+	Count   int           `json:"count"`
+	Dropped int           `json:"dropped,omitempty"` // of Count, how many holders were garbage-collected unreleased
+	Oldest  time.Duration `json:"oldest_ns"`         // age of the oldest checkout
+	Scopes  []string      `json:"scopes,omitempty"`  // names of the scopes (clients) holding them
+	Labels  []string      `json:"labels,omitempty"`  // distinct labels, at most maxLabels
+}
+
+// Frame is one line of a stack.
+type Frame struct {
+	Function string `json:"function"`
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+}
+
+// String renders "function (dir/file.go:line)".
+func (f Frame) String() string {
+	return fmt.Sprintf("%s (%s)", f.Function, f.ShortPos())
+}
+
+// ShortPos renders the position as "dir/file.go:line": enough to find the
+// line, short enough to read in a log.
+func (f Frame) ShortPos() string {
+	dir, file := filepath.Split(f.File)
+	return fmt.Sprintf("%s:%d", filepath.Join(filepath.Base(dir), file), f.Line)
+}
+
+const maxLabels = 5
+
+// Len returns the number of outstanding checkouts in the report.
+func (r Report) Len() int {
+	n := 0
+	for _, g := range r.Groups {
+		n += g.Count
+	}
+	return n
+}
+
+// Filter returns the report with only the groups keep accepts.
+func (r Report) Filter(keep func(Group) bool) Report {
+	out := Report{Taken: r.Taken}
+	for _, g := range r.Groups {
+		if keep(g) {
+			out.Groups = append(out.Groups, g)
+		}
+	}
+	return out
+}
+
+// String renders the report as text, one block per call site:
+//
+//	redisleak: 4 outstanding checkouts at 2 call sites
+//
+//	3 × conn, oldest 1.2s, client 127.0.0.1:6379
+//	    main.handle (app/handler.go:42)
+//	        /src/app/handler.go:42
+//	    main.main
+//	        /src/app/main.go:17
+func (r Report) String() string {
+	if len(r.Groups) == 0 {
+		return "redisleak: no outstanding checkouts"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "redisleak: %d outstanding checkouts at %d call sites\n", r.Len(), len(r.Groups))
+	for _, g := range r.Groups {
+		b.WriteByte('\n')
+		g.writeTo(&b)
+	}
+	return b.String()
+}
+
+func (g Group) writeTo(b *strings.Builder) {
+	fmt.Fprintf(b, "%d × %s", g.Count, g.Kind)
+	if g.Op != "" {
+		fmt.Fprintf(b, " %s", g.Op)
+	}
+	fmt.Fprintf(b, ", oldest %s", g.Oldest.Round(time.Millisecond))
+	if g.Dropped > 0 {
+		fmt.Fprintf(b, ", %d garbage-collected without Close (definite leak)", g.Dropped)
+	}
+	if len(g.Scopes) > 0 {
+		fmt.Fprintf(b, ", client %s", strings.Join(g.Scopes, ", "))
+	}
+	if len(g.Labels) > 0 {
+		fmt.Fprintf(b, ", labels %s", strings.Join(g.Labels, ", "))
+	}
+	b.WriteByte('\n')
+	if len(g.Stack) == 0 {
+		b.WriteString("    origin not captured: commands record a stack only with tracker.WithCapture(tracker.CaptureAll) or REDISLEAK=debug\n")
+		return
+	}
+	fmt.Fprintf(b, "    %s\n", g.Site)
+	for _, f := range g.Stack {
+		fmt.Fprintf(b, "    %s\n        %s:%d\n", f.Function, f.File, f.Line)
+	}
+}
+
+// snapshot is a copy of one live record, taken under its shard's lock.
+type snapshot struct {
+	kind    Kind
+	op      string
+	label   string
+	scope   string
+	start   time.Time
+	dropped bool
+	stack   pcStack
+}
+
+// pcStack is a captured stack by value: comparable, so it can key a map.
+type pcStack struct {
+	n   int
+	pcs [maxDepth]uintptr
+}
+
+// Report returns every outstanding checkout of the tracker.
+func (t *Tracker) Report() Report { return t.report(nil) }
+
+// Report returns the outstanding checkouts of this scope only.
+func (s *Scope) Report() Report { return s.t.report(s) }
+
+func (t *Tracker) report(only *Scope) Report {
+	var snaps []snapshot
+	t.each(func(r *record) {
+		if only != nil && r.scope != only {
+			return
+		}
+		snaps = append(snaps, snapshot{
+			kind: r.kind, op: r.op, label: r.label, scope: r.scope.name,
+			start: r.start, dropped: r.dropped,
+			stack: pcStack{n: r.npc, pcs: r.pcs},
+		})
+	})
+	return buildReport(t.cfg.now(), snaps)
+}
+
+type groupKey struct {
+	kind Kind
+	op   string
+	site Frame
+}
+
+func buildReport(now time.Time, snaps []snapshot) Report {
+	// Symbolize each distinct stack once: a leak in a loop repeats one stack.
+	symbolized := make(map[pcStack][]Frame)
+	frames := func(key pcStack) []Frame {
+		if f, ok := symbolized[key]; ok {
+			return f
+		}
+		var out []Frame
+		for _, rf := range stack.Frames(key.pcs[:key.n]) {
+			out = append(out, Frame{Function: rf.Function, File: rf.File, Line: rf.Line})
+		}
+		symbolized[key] = out
+		return out
+	}
+
+	index := make(map[groupKey]int)
+	var groups []Group
+	for _, s := range snaps {
+		st := frames(s.stack)
+		key := groupKey{kind: s.kind, op: s.op}
+		if len(st) > 0 {
+			key.site = st[0]
+		}
+		age := now.Sub(s.start)
+		i, ok := index[key]
+		if !ok {
+			i = len(groups)
+			index[key] = i
+			groups = append(groups, Group{Kind: key.kind, Op: key.op, Site: key.site, Stack: st, Oldest: -1})
+		}
+		g := &groups[i]
+		g.Count++
+		if s.dropped {
+			g.Dropped++
+		}
+		if age > g.Oldest {
+			g.Oldest, g.Stack = age, st
+		}
+		if s.scope != "" && !slices.Contains(g.Scopes, s.scope) {
+			g.Scopes = append(g.Scopes, s.scope)
+		}
+		if s.label != "" && len(g.Labels) < maxLabels && !slices.Contains(g.Labels, s.label) {
+			g.Labels = append(g.Labels, s.label)
+		}
+	}
+	slices.SortStableFunc(groups, func(a, b Group) int {
+		if c := cmp.Compare(b.Count, a.Count); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.Oldest, a.Oldest)
+	})
+	return Report{Taken: now, Groups: groups}
+}

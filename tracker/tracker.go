@@ -1,0 +1,302 @@
+package tracker
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"weak"
+)
+
+// numShards is a power of two, comfortably above the core counts services
+// run on, so that checkouts rarely meet on one lock.
+const numShards = 64
+
+// Tracker is a registry of checkouts. It is safe for concurrent use. Create one
+// with [New], or use [Default], which every client shares unless told otherwise.
+type Tracker struct {
+	cfg       config
+	shards    [numShards]shard
+	nextShard atomic.Uint32
+	nextScope atomic.Uint64
+	records   sync.Pool
+}
+
+// New returns a Tracker and registers it so that [All] (and so the redisleak
+// package's VerifyNone and Find) can see it. The registration is weak: a
+// Tracker that is no longer referenced is forgotten.
+func New(opts ...Option) *Tracker {
+	t := &Tracker{cfg: defaultConfig()}
+	for _, o := range opts {
+		o(&t.cfg)
+	}
+	t.records.New = func() any {
+		n := t.nextShard.Add(1)
+		return &record{shard: &t.shards[n%numShards]}
+	}
+	register(t)
+	return t
+}
+
+var (
+	defaultOnce    sync.Once
+	defaultTracker *Tracker
+)
+
+// Default returns the process-wide Tracker, created on first use with the
+// default options (and REDISLEAK=debug honoured).
+func Default() *Tracker {
+	defaultOnce.Do(func() { defaultTracker = New() })
+	return defaultTracker
+}
+
+var registry struct {
+	mu       sync.Mutex
+	trackers []weak.Pointer[Tracker]
+}
+
+func register(t *Tracker) {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	live := registry.trackers[:0]
+	for _, w := range registry.trackers {
+		if w.Value() != nil {
+			live = append(live, w)
+		}
+	}
+	registry.trackers = append(live, weak.Make(t))
+}
+
+// All returns every Tracker created by [New] (or [Default]) that is still
+// referenced, oldest first.
+func All() []*Tracker {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	var out []*Tracker
+	for _, w := range registry.trackers {
+		if t := w.Value(); t != nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Capture returns which checkouts record a stack.
+func (t *Tracker) Capture() Capture { return t.cfg.capture }
+
+// Scope groups the checkouts of one owner, typically one client, so that the
+// owner can report only its own. A Scope costs nothing to keep; it holds no
+// resources and needs no closing.
+type Scope struct {
+	t    *Tracker
+	id   uint64
+	name string
+}
+
+// NewScope returns a new scope named name; the name heads the scope's lines in
+// reports (a client uses its address).
+func (t *Tracker) NewScope(name string) *Scope {
+	return &Scope{t: t, id: t.nextScope.Add(1), name: name}
+}
+
+// Name returns the name given to [Tracker.NewScope].
+func (s *Scope) Name() string { return s.name }
+
+// Tracker returns the tracker the scope belongs to.
+func (s *Scope) Tracker() *Tracker { return s.t }
+
+// Token names one checkout. The zero Token names none: releasing it does
+// nothing. Tokens are small values; copy them freely.
+type Token struct {
+	r   *record
+	gen uint64
+}
+
+// Valid reports whether the token came from a checkout (it may since have been
+// released).
+func (tok Token) Valid() bool { return tok.r != nil }
+
+// Checkout records that the caller now holds something of the given kind. op is
+// a short operation name such as a command name; it must never carry
+// arguments. The label attached to ctx with [WithLabel], if any, is recorded.
+// skip is the number of extra frames between the code to blame and the call to
+// Checkout; most callers pass 0, since library frames are trimmed at report
+// time anyway.
+//
+// Whether a stack is captured depends on the kind and on the tracker's
+// [Capture]; see [Scope.CheckoutStack] to force one.
+func (s *Scope) Checkout(ctx context.Context, kind Kind, op string, skip int) Token {
+	return s.checkout(ctx, kind, op, skip+1, !kind.shortLived() || s.t.cfg.capture == CaptureAll)
+}
+
+// CheckoutStack is [Scope.Checkout] that always records the caller's stack,
+// for a short-lived checkout that is worth one (a sampled command, say).
+func (s *Scope) CheckoutStack(ctx context.Context, kind Kind, op string, skip int) Token {
+	return s.checkout(ctx, kind, op, skip+1, true)
+}
+
+func (s *Scope) checkout(ctx context.Context, kind Kind, op string, skip int, withStack bool) Token {
+	r := s.t.records.Get().(*record)
+	npc := 0
+	if withStack {
+		// +2 skips runtime.Callers and checkout itself.
+		npc = runtime.Callers(skip+2, r.pcs[:])
+	}
+	var label string
+	if ctx != nil {
+		label, _ = ctx.Value(labelKey{}).(string)
+	}
+	now := s.t.cfg.now()
+
+	sh := r.shard
+	sh.mu.Lock()
+	r.scope, r.kind, r.op, r.label, r.start, r.npc = s, kind, op, label, now, npc
+	sh.link(r)
+	tok := Token{r: r, gen: r.gen}
+	sh.mu.Unlock()
+	return tok
+}
+
+// Release ends the checkout. It returns true when this call released it, and
+// false, counting an invalid release in [Stats], when the token was already
+// released. Releasing the zero Token returns false and counts nothing.
+func (tok Token) Release() bool {
+	r := tok.r
+	if r == nil {
+		return false
+	}
+	sh := r.shard
+	sh.mu.Lock()
+	if !r.live || r.gen != tok.gen {
+		sh.invalidReleases++
+		sh.mu.Unlock()
+		return false
+	}
+	t := r.scope.t
+	sh.unlink(r)
+	sh.mu.Unlock()
+	t.records.Put(r)
+	return true
+}
+
+// MarkDropped records that whatever held the checkout was garbage-collected
+// without releasing it: a definite leak, shown as such in reports. The checkout
+// stays outstanding, because what it held (a socket, a pool slot) is still held.
+// It returns false when the checkout was already released.
+func (tok Token) MarkDropped() bool {
+	r := tok.r
+	if r == nil {
+		return false
+	}
+	sh := r.shard
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !r.live || r.gen != tok.gen || r.dropped {
+		return false
+	}
+	r.dropped = true
+	sh.dropped++
+	return true
+}
+
+// Origin is a stack captured now and registered later, for objects that are
+// not outstanding while alive, only once they are dropped: a client is
+// expected to live long, and is a leak only when it is garbage-collected
+// without Close.
+type Origin struct {
+	start time.Time
+	label string
+	pcs   []uintptr
+}
+
+// Origin captures the caller's stack; skip as in [Scope.Checkout].
+func (s *Scope) Origin(ctx context.Context, skip int) Origin {
+	pcs := make([]uintptr, maxDepth)
+	n := runtime.Callers(skip+2, pcs)
+	var label string
+	if ctx != nil {
+		label, _ = ctx.Value(labelKey{}).(string)
+	}
+	return Origin{start: s.t.cfg.now(), label: label, pcs: pcs[:n]}
+}
+
+// Dropped registers an outstanding checkout of kind that is already marked
+// dropped, with the stack and start time of o. It is meant to be called from a
+// runtime cleanup when the object created at o is garbage-collected without
+// being closed. The checkout is never released; it reports the leak until the
+// process ends.
+func (s *Scope) Dropped(kind Kind, o Origin) {
+	r := s.t.records.Get().(*record)
+	sh := r.shard
+	sh.mu.Lock()
+	r.scope, r.kind, r.op, r.label, r.start = s, kind, "", o.label, o.start
+	r.npc = copy(r.pcs[:], o.pcs)
+	sh.link(r)
+	r.dropped = true
+	sh.dropped++
+	sh.mu.Unlock()
+}
+
+// Stats counts what a tracker has seen. Outstanding == Checkouts - Releases
+// always holds for one snapshot.
+type Stats struct {
+	Checkouts       uint64 `json:"checkouts"`        // checkouts ever made
+	Releases        uint64 `json:"releases"`         // checkouts released
+	Outstanding     uint64 `json:"outstanding"`      // checked out now
+	InvalidReleases uint64 `json:"invalid_releases"` // releases of an already released token: a double Close somewhere
+	Dropped         uint64 `json:"dropped"`          // holders garbage-collected without release: definite leaks
+}
+
+// Stats returns the tracker's counters, summed over its shards.
+func (t *Tracker) Stats() Stats {
+	var st Stats
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		st.Checkouts += sh.checkouts
+		st.Releases += sh.releases
+		st.InvalidReleases += sh.invalidReleases
+		st.Dropped += sh.dropped
+		sh.mu.Unlock()
+	}
+	st.Outstanding = st.Checkouts - st.Releases
+	return st
+}
+
+// Outstanding returns how many checkouts of this scope are outstanding now.
+func (s *Scope) Outstanding() int {
+	n := 0
+	s.t.each(func(r *record) {
+		if r.scope == s {
+			n++
+		}
+	})
+	return n
+}
+
+// each calls fn for every live record, holding the record's shard lock.
+func (t *Tracker) each(fn func(*record)) {
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		for r := sh.head; r != nil; r = r.next {
+			fn(r)
+		}
+		sh.mu.Unlock()
+	}
+}
+
+type labelKey struct{}
+
+// WithLabel returns a context whose checkouts carry label in reports: a request
+// or trace id, say. Keep it short and free of secrets; it is printed verbatim.
+func WithLabel(ctx context.Context, label string) context.Context {
+	return context.WithValue(ctx, labelKey{}, label)
+}
+
+// LabelFrom returns the label attached to ctx by [WithLabel], or "".
+func LabelFrom(ctx context.Context) string {
+	s, _ := ctx.Value(labelKey{}).(string)
+	return s
+}
