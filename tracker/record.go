@@ -27,6 +27,7 @@ type record struct {
 	op         string // command name or other short operation name, never arguments
 	label      string
 	start      time.Time
+	done       <-chan struct{} // when non-nil and closed, the checkout ends by itself; see Scope.CheckoutUntil
 	npc        int
 	pcs        [maxDepth]uintptr
 }
@@ -42,6 +43,7 @@ type shard struct {
 	releases        uint64
 	invalidReleases uint64
 	dropped         uint64
+	untilLive       int      // live records with a done channel; sweeps skip the shard when zero
 	_               [64]byte // keep neighbouring shards off one cache line
 }
 
@@ -71,6 +73,29 @@ func (s *shard) unlink(r *record) {
 	r.scope = nil
 	r.label = ""
 	r.op = ""
+	if r.done != nil {
+		r.done = nil
+		s.untilLive--
+	}
 	r.gen++
 	s.releases++
+}
+
+// sweep releases the live records whose done channel is closed and returns
+// them, to be put back in the pool once the lock is dropped. It costs nothing
+// while no live record has a done channel.
+func (s *shard) sweep() []*record {
+	if s.untilLive == 0 {
+		return nil
+	}
+	var ended []*record
+	for r := s.head; r != nil; {
+		next := r.next
+		if r.done != nil && isClosed(r.done) {
+			s.unlink(r)
+			ended = append(ended, r)
+		}
+		r = next
+	}
+	return ended
 }

@@ -136,6 +136,27 @@ func (s *Scope) CheckoutStack(ctx context.Context, kind Kind, op string, skip in
 	return s.checkout(ctx, kind, op, skip+1, true)
 }
 
+// CheckoutUntil is [Scope.CheckoutStack] for a holder that signals its own end
+// by closing done, as a Pub/Sub does: once done is closed the checkout counts
+// as released, and the next report, [Tracker.Stats] or [Scope.Outstanding]
+// releases it. It lets a checkout end correctly even when nothing is left to
+// call Release, for example after the holder's client was closed. Such a
+// checkout must not also be released with [Token.Release]: done is its only
+// end, so it is never released twice.
+func (s *Scope) CheckoutUntil(ctx context.Context, kind Kind, op string, skip int, done <-chan struct{}) Token {
+	tok := s.checkout(ctx, kind, op, skip+1, true)
+	if done != nil {
+		sh := tok.r.shard
+		sh.mu.Lock()
+		if tok.r.live && tok.r.gen == tok.gen {
+			tok.r.done = done
+			sh.untilLive++
+		}
+		sh.mu.Unlock()
+	}
+	return tok
+}
+
 func (s *Scope) checkout(ctx context.Context, kind Kind, op string, skip int, withStack bool) Token {
 	r := s.t.records.Get().(*record)
 	npc := 0
@@ -254,11 +275,15 @@ func (t *Tracker) Stats() Stats {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
+		ended := sh.sweep()
 		st.Checkouts += sh.checkouts
 		st.Releases += sh.releases
 		st.InvalidReleases += sh.invalidReleases
 		st.Dropped += sh.dropped
 		sh.mu.Unlock()
+		for _, r := range ended {
+			t.records.Put(r)
+		}
 	}
 	st.Outstanding = st.Checkouts - st.Releases
 	return st
@@ -276,14 +301,31 @@ func (s *Scope) Outstanding() int {
 }
 
 // each calls fn for every live record, holding the record's shard lock.
+// Records whose done channel is closed are released first, so fn never sees
+// a checkout that has already ended.
 func (t *Tracker) each(fn func(*record)) {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
+		ended := sh.sweep()
 		for r := sh.head; r != nil; r = r.next {
 			fn(r)
 		}
 		sh.mu.Unlock()
+		for _, r := range ended {
+			t.records.Put(r)
+		}
+	}
+}
+
+// isClosed reports whether ch is closed, without blocking. The channels
+// passed to CheckoutUntil are only ever closed, never sent on.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 

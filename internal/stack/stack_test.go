@@ -67,3 +67,38 @@ func TestFramesEmpty(t *testing.T) {
 		t.Fatal("want nil for no pcs")
 	}
 }
+
+func TestIsRuntime(t *testing.T) {
+	cases := map[string]bool{
+		"runtime.goexit":                     true,
+		"runtime.Callers":                    true,
+		"internal/runtime/atomic.Load":       true,
+		"runtime/debug.Stack":                false, // another package, not "runtime."
+		"main.runtime":                       false,
+		"github.com/x/runtime.Foo":           false,
+		"github.com/redisleak/redisleak.New": false,
+	}
+	for fn, want := range cases {
+		if got := IsRuntime(fn); got != want {
+			t.Errorf("IsRuntime(%q) = %v, want %v", fn, got, want)
+		}
+	}
+}
+
+func TestFramesTrimsOnlyLeadingLibraryFrames(t *testing.T) {
+	// The frames of this test are user code, so none is trimmed, and the
+	// testing package below is kept too: only leading frames are trimmed.
+	frames := Frames(capture())
+	var sawTesting bool
+	for _, f := range frames {
+		if f.Function == "testing.tRunner" {
+			sawTesting = true
+		}
+	}
+	if len(frames) < 3 || !sawTesting {
+		t.Fatalf("frames %v, want capture, the test and testing.tRunner", frames)
+	}
+	if got := frames[1].Function; got != "github.com/redisleak/redisleak/internal/stack.TestFramesTrimsOnlyLeadingLibraryFrames" {
+		t.Fatalf("second frame %q, want the test", got)
+	}
+}

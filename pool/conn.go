@@ -1,0 +1,109 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisleak/redisleak/tracker"
+)
+
+// Conn is a dedicated connection from [Client.Conn]. It embeds *redis.Conn and
+// is outstanding, with the stack of the call that created it, until Close.
+// Like redis.Conn it takes its socket on the first command and gives it back
+// to the pool at Close; that socket counts against the cap until then.
+type Conn struct {
+	*redis.Conn
+	st      *state
+	tok     tracker.Token
+	use     *connUse
+	closed  atomic.Bool
+	cleanup runtime.Cleanup
+}
+
+// connUse records whether a Conn has taken its socket, for Stats.
+type connUse struct {
+	st    *state
+	state atomic.Int32 // connUnused, then connUsed at the first command, then connReleased
+}
+
+const (
+	connUnused int32 = iota
+	connUsed
+	connReleased
+)
+
+// Conn returns a dedicated connection, like redis.Client.Conn, tracked until
+// its Close. A Conn that is garbage-collected without Close is reported as a
+// definite leak and its socket is returned to the pool.
+func (c *Client) Conn() *Conn { return c.st.newConn(c.Client.Conn()) }
+
+// EphemeralConn is [Client.Conn] whose Close discards the socket instead of
+// returning it to the pool, like redis.Client.EphemeralConn.
+func (c *Client) EphemeralConn() *Conn { return c.st.newConn(c.Client.EphemeralConn()) }
+
+func (st *state) newConn(rc *redis.Conn) *Conn {
+	// skip 2: newConn and Client.Conn; the report trims library frames anyway.
+	cn := &Conn{Conn: rc, st: st, tok: st.scope.Checkout(context.Background(), tracker.KindConn, "conn", 2)}
+	cn.use = &connUse{st: st}
+	rc.AddHook(cn.use)
+	cn.cleanup = runtime.AddCleanup(cn, dropConn, droppedConn{tok: cn.tok, conn: rc, use: cn.use})
+	return cn
+}
+
+type droppedConn struct {
+	tok  tracker.Token
+	conn *redis.Conn
+	use  *connUse
+}
+
+// dropConn runs when a Conn is garbage-collected without Close: the leak stays
+// reported, and the socket goes back to the pool, since nobody can use it.
+func dropConn(d droppedConn) {
+	d.tok.MarkDropped()
+	d.use.release()
+	_ = d.conn.Close()
+}
+
+// Close returns the connection's socket to the pool and ends its checkout.
+// Closing twice returns an error matching redis.ErrClosed and counts nothing.
+func (cn *Conn) Close() error {
+	if !cn.closed.CompareAndSwap(false, true) {
+		return fmt.Errorf("redisleak: Conn already closed: %w", redis.ErrClosed)
+	}
+	cn.cleanup.Stop()
+	cn.tok.Release()
+	cn.use.release()
+	return cn.Conn.Close()
+}
+
+func (u *connUse) release() {
+	if u.state.Swap(connReleased) == connUsed {
+		u.st.connSockets.Add(-1)
+	}
+}
+
+func (u *connUse) markUsed() {
+	if u.state.Load() == connUnused && u.state.CompareAndSwap(connUnused, connUsed) {
+		u.st.connSockets.Add(1)
+	}
+}
+
+func (u *connUse) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (u *connUse) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		u.markUsed()
+		return next(ctx, cmd)
+	}
+}
+
+func (u *connUse) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		u.markUsed()
+		return next(ctx, cmds)
+	}
+}

@@ -1,0 +1,66 @@
+package pool
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/redisleak/redisleak/tracker"
+)
+
+// Option configures [NewClient].
+type Option func(*config)
+
+type config struct {
+	maxConnections int
+	tracker        *tracker.Tracker
+	logger         *slog.Logger
+	errs           []error // bad option values, reported by NewClient
+}
+
+// WithMaxConnections sets the hard cap on the sockets the client has open at
+// once, counting every kind: pooled, Pub/Sub, dedicated Conn, retries and
+// probes. n must not be negative; 0, the default, means the effective PoolSize
+// (go-redis's default is 10 per GOMAXPROCS).
+//
+// Under the cap, go-redis's own limits are made consistent with it:
+//   - PoolSize larger than the cap is lowered to the cap, and MaxActiveConns
+//     larger than the cap is lowered to the cap, each with one WARN log line;
+//     [Client.Stats] shows the effective values.
+//   - The dedicated pipeline pool is turned off (PipelinePoolSize -1), so that
+//     pipelines and transactions take turns in the main pool like single
+//     commands; an explicit positive PipelinePoolSize is logged at WARN.
+func WithMaxConnections(n int) Option {
+	return func(c *config) {
+		if n < 0 {
+			c.errs = append(c.errs, fmt.Errorf("pool: WithMaxConnections(%d): the cap must be 0 (the pool size) or positive", n))
+			return
+		}
+		c.maxConnections = n
+	}
+}
+
+// WithTracker sets the tracker that records the client's checkouts. By
+// default every client uses [tracker.Default], which the redisleak package's
+// VerifyNone and Find inspect; a tracker of its own isolates a client's
+// reports, for example in a test.
+func WithTracker(t *tracker.Tracker) Option {
+	return func(c *config) {
+		if t == nil {
+			c.errs = append(c.errs, fmt.Errorf("pool: WithTracker(nil): pass a tracker, or omit the option to use tracker.Default()"))
+			return
+		}
+		c.tracker = t
+	}
+}
+
+// WithLogger sets the logger for leak reports at Close and for adjusted
+// settings. The default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			c.errs = append(c.errs, fmt.Errorf("pool: WithLogger(nil): pass a logger, or omit the option to use slog.Default()"))
+			return
+		}
+		c.logger = l
+	}
+}

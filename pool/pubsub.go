@@ -1,0 +1,206 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisleak/redisleak/tracker"
+)
+
+// Subscribe subscribes to channels like redis.Client.Subscribe and tracks the
+// returned PubSub until its Close. Under the cap, the PubSub's socket takes a
+// turn of the pool for the PubSub's whole life (see the package
+// documentation); when none frees up in time, the refusal, matching
+// [ErrMaxConnections], surfaces where go-redis surfaces dial errors: on the
+// PubSub's next Receive, ReceiveMessage or Subscribe.
+func (c *Client) Subscribe(ctx context.Context, channels ...string) *redis.PubSub {
+	return c.st.openPubSub(ctx, c.Client, "subscribe", (*redis.PubSub).Subscribe, channels)
+}
+
+// PSubscribe is [Client.Subscribe] for patterns.
+func (c *Client) PSubscribe(ctx context.Context, patterns ...string) *redis.PubSub {
+	return c.st.openPubSub(ctx, c.Client, "psubscribe", (*redis.PubSub).PSubscribe, patterns)
+}
+
+// SSubscribe is [Client.Subscribe] for shard channels.
+func (c *Client) SSubscribe(ctx context.Context, channels ...string) *redis.PubSub {
+	return c.st.openPubSub(ctx, c.Client, "ssubscribe", (*redis.PubSub).SSubscribe, channels)
+}
+
+// pubsub is the library's side of one PubSub: its checkout and the pool turn
+// reserved for its socket.
+type pubsub struct {
+	st  *state
+	tok tracker.Token
+
+	mu       sync.Mutex
+	hold     *redis.Conn // the reserved pool turn; nil until the first dial
+	released bool        // the PubSub or the client was closed
+}
+
+func (st *state) openPubSub(ctx context.Context, rc *redis.Client, op string, subscribe func(*redis.PubSub, context.Context, ...string) error, names []string) *redis.PubSub {
+	ps := rc.Subscribe(ctx) // no channels yet: nothing is dialed
+	hooks, err := pubsubHooksOf(ps)
+	if err != nil {
+		st.warnPubSubOnce.Do(func() {
+			st.log.Error("redisleak: Pub/Sub connections are neither tracked nor reserved under the cap; the go-redis version is not supported", "error", err)
+		})
+		if len(names) > 0 {
+			_ = subscribe(ps, ctx, names...)
+		}
+		return ps
+	}
+	p := &pubsub{st: st}
+	// skip 2: openPubSub and Client.Subscribe; library frames
+	// are trimmed from reports in any case.
+	p.tok = st.scope.CheckoutUntil(ctx, tracker.KindPubSub, op, 2, hooks.exit)
+	hooks.beforeDial(p.reserve)
+	runtime.AddCleanup(ps, func(tok tracker.Token) { tok.MarkDropped() }, p.tok)
+
+	st.watchers.Add(1)
+	go p.watch(hooks.exit)
+
+	if len(names) > 0 {
+		// Like go-redis, a failure here is kept for the next Receive, which
+		// redials and returns it.
+		_ = subscribe(ps, ctx, names...)
+	}
+	return ps
+}
+
+// watch gives the reserved turn back when the PubSub or the client closes.
+// The checkout itself ends with the PubSub's exit channel (CheckoutUntil).
+func (p *pubsub) watch(exit <-chan struct{}) {
+	defer p.st.watchers.Done()
+	select {
+	case <-exit:
+	case <-p.st.closing:
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.released = true
+	if p.hold != nil {
+		_ = p.hold.Close()
+		p.hold = nil
+		p.st.reservations.Add(-1)
+	}
+}
+
+// reserve runs before every dial of the PubSub, on the dialing goroutine and
+// with its context: the first one reserves a pool turn for the PubSub's
+// socket; reconnects reuse it.
+func (p *pubsub) reserve(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.released {
+		return redis.ErrClosed
+	}
+	if p.hold != nil {
+		return nil
+	}
+	hold, err := p.st.reserveTurn(ctx)
+	if err != nil {
+		return err
+	}
+	p.hold = hold
+	p.st.reservations.Add(1)
+	return nil
+}
+
+// reserveTurn takes a turn of the main pool for a socket that is not the
+// pool's, and frees the turn's socket so that the caller can open its own.
+// It sends a marker command on a dedicated connection, which the pool serves
+// with an idle socket or a new one, recognises that socket by the marker, and
+// closes it; the connection, now holding a turn and a dead socket, is the
+// reservation. It waits at most until ctx is done or PoolTimeout passes.
+func (st *state) reserveTurn(ctx context.Context) (*redis.Conn, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	wctx, cancel := context.WithTimeout(ctx, st.set.poolTimeout)
+	defer cancel()
+	hold := st.rc.EphemeralConn()
+	cl := st.lim.newClaim(st.marker)
+	err := hold.Echo(wctx, string(cl.marker)).Err()
+	st.lim.endClaim(cl)
+	if err != nil {
+		_ = hold.Close()
+		var limit *LimitError
+		switch {
+		case errors.As(err, &limit):
+			return nil, err
+		case errors.Is(ctx.Err(), context.Canceled):
+			st.canceled.Add(1)
+			return nil, ctx.Err()
+		case wctx.Err() != nil || errors.Is(err, redis.ErrPoolTimeout):
+			return nil, st.limitError(errors.Join(err, ctx.Err()))
+		}
+		return nil, err
+	}
+	s := cl.sock.Load()
+	if s == nil {
+		_ = hold.Close()
+		return nil, fmt.Errorf("redisleak: could not find the socket reserved for a Pub/Sub")
+	}
+	_ = s.Close()
+	st.shed.Add(1)
+	return hold, nil
+}
+
+// pubsubHooks reaches two private fields of redis.PubSub: the dial function,
+// wrapped so that every dial of the PubSub first reserves its turn, and the
+// exit channel, closed by PubSub.Close. Both are set when the PubSub is
+// created, before it is shared, so reading and replacing them here is
+// race-free. TestPubSubInternals fails if a go-redis upgrade changes them.
+type pubsubHooks struct {
+	exit    <-chan struct{}
+	newConn reflect.Value // settable func(ctx, addr string, channels []string) (*pool.Conn, error)
+}
+
+var errorType = reflect.TypeFor[error]()
+var contextType = reflect.TypeFor[context.Context]()
+
+func pubsubHooksOf(ps *redis.PubSub) (pubsubHooks, error) {
+	v := reflect.ValueOf(ps).Elem()
+	exitField := v.FieldByName("exit")
+	if !exitField.IsValid() || exitField.Type() != reflect.TypeFor[chan struct{}]() {
+		return pubsubHooks{}, errors.New("redis.PubSub has no field exit chan struct{}")
+	}
+	dial := v.FieldByName("newConn")
+	if !dial.IsValid() || dial.Kind() != reflect.Func {
+		return pubsubHooks{}, errors.New("redis.PubSub has no func field newConn")
+	}
+	t := dial.Type()
+	if t.NumIn() < 1 || t.In(0) != contextType || t.NumOut() != 2 || t.Out(1) != errorType {
+		return pubsubHooks{}, fmt.Errorf("redis.PubSub.newConn has type %s, want func(context.Context, ...) (conn, error)", t)
+	}
+	exit := *(*chan struct{})(unsafe.Pointer(exitField.UnsafeAddr()))
+	if exit == nil {
+		return pubsubHooks{}, errors.New("redis.PubSub.exit is nil")
+	}
+	return pubsubHooks{
+		exit:    exit,
+		newConn: reflect.NewAt(t, unsafe.Pointer(dial.UnsafeAddr())).Elem(),
+	}, nil
+}
+
+// beforeDial makes every dial of the PubSub call before first, with the
+// dial's context; when before fails, the dial fails with its error.
+func (h pubsubHooks) beforeDial(before func(context.Context) error) {
+	orig := reflect.ValueOf(h.newConn.Interface())
+	t := h.newConn.Type()
+	h.newConn.Set(reflect.MakeFunc(t, func(args []reflect.Value) []reflect.Value {
+		ctx, _ := args[0].Interface().(context.Context)
+		if err := before(ctx); err != nil {
+			return []reflect.Value{reflect.Zero(t.Out(0)), reflect.ValueOf(&err).Elem()}
+		}
+		return orig.Call(args)
+	}))
+}
