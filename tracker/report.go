@@ -153,11 +153,15 @@ func (t *Tracker) report(only *Scope) Report {
 		if only != nil && r.scope != only {
 			return
 		}
-		snaps = append(snaps, snapshot{
+		snap := snapshot{
 			kind: r.kind, op: r.op, label: r.label, scope: r.scope.name,
 			start: r.start, dropped: r.dropped,
-			stack: pcStack{n: r.npc, pcs: r.pcs},
-		})
+			stack: pcStack{n: r.npc},
+		}
+		// Copy only the captured frames: what lies past npc is left over
+		// from the record's earlier uses and would split equal stacks.
+		copy(snap.stack.pcs[:], r.pcs[:r.npc])
+		snaps = append(snaps, snap)
 	})
 	return buildReport(t.cfg.now(), snaps)
 }
