@@ -241,6 +241,11 @@ func TestCapHoldsUnderLoad(t *testing.T) {
 	} else if text, _ := l.refusalText.Load().(string); !strings.Contains(text, "held by") || !strings.Contains(text, "conn") || !strings.Contains(text, fmt.Sprintf("of %d sockets open", capacity)) {
 		t.Errorf("refusal does not name the cap and the holders:\n%s", text)
 	}
+	// At rest, slots held == sockets the server sees.
+	waitClients(t, srv, c.Stats().OpenConnections)
+	if st := c.Stats(); st.Outstanding != 0 || st.Open.PubSub != 0 || st.Open.Conn != 0 || st.OpenConnections != st.Idle {
+		t.Fatalf("at rest: %+v", st)
+	}
 	if err := c.Close(); err != nil {
 		t.Fatalf("Close() = %v", err)
 	}
@@ -265,6 +270,250 @@ func waitClients(t *testing.T, srv *testserver.Server, want int) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("server counts %d clients, want %d", n, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestCapWaitCancelled(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	srv := testserver.Redis(t)
+	c, err := pool.NewClient(&redis.Options{Addr: srv.Addr(), PoolTimeout: 10 * time.Second},
+		pool.WithMaxConnections(1), pool.WithTracker(tracker.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cn := c.Conn() // takes the only socket
+	if err := cn.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A subscriber and a command wait for the socket; their contexts are
+	// cancelled long before PoolTimeout.
+	cctx, cancel := context.WithCancel(ctx)
+	time.AfterFunc(100*time.Millisecond, cancel)
+	ps := c.Subscribe(cctx, "ch")
+	if _, err := ps.Receive(cctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Receive with a cancelled wait = %v, want context.Canceled", err)
+	}
+	_ = ps.Close()
+	cctx, cancel = context.WithCancel(ctx)
+	time.AfterFunc(100*time.Millisecond, cancel)
+	if err := c.Get(cctx, "k").Err(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Get with a cancelled wait = %v, want context.Canceled", err)
+	}
+
+	st := c.Stats()
+	if st.OpenConnections != 1 || st.Open.Conn != 1 || st.Canceled < 1 {
+		t.Fatalf("after cancelled waits: %+v; want 1 open socket (the Conn) and a cancelled wait", st)
+	}
+	if n := srv.ConnectedClients(t); n != 1 {
+		t.Fatalf("server counts %d clients, want 1", n)
+	}
+
+	// With the Conn closed, the same calls go through.
+	if err := cn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ps = c.Subscribe(ctx, "ch")
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatalf("Receive once the socket is free = %v", err)
+	}
+	if err := ps.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.OpenConnections != 0 {
+		t.Fatalf("after Close: %+v", st)
+	}
+}
+
+func TestCapRefusalNamesHolders(t *testing.T) {
+	srv := testserver.Redis(t)
+	c, err := pool.NewClient(&redis.Options{Addr: srv.Addr(), PoolTimeout: 200 * time.Millisecond},
+		pool.WithMaxConnections(2), pool.WithTracker(tracker.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	conns, connLine := leakConns(ctx, t, c, 2)
+
+	start := time.Now()
+	ps := c.Subscribe(ctx, "ch")
+	_, err = ps.Receive(ctx)
+	waited := time.Since(start)
+	_ = ps.Close()
+	var limit *pool.LimitError
+	if !errors.As(err, &limit) || !errors.Is(err, pool.ErrMaxConnections) {
+		t.Fatalf("Receive under a full cap = %v, want a *pool.LimitError", err)
+	}
+	if waited < 200*time.Millisecond || waited > 5*time.Second {
+		t.Errorf("waited %s, want about PoolTimeout (200ms)", waited)
+	}
+	if limit.Max != 2 || limit.Open != 2 {
+		t.Errorf("LimitError{Max: %d, Open: %d}, want 2 and 2", limit.Max, limit.Open)
+	}
+	text := err.Error()
+	for _, want := range []string{"2 of 2 sockets open", "2 × conn", fmt.Sprintf("pool_test.go:%d", connLine)} {
+		if !strings.Contains(text, want) {
+			t.Errorf("refusal text lacks %q:\n%s", want, text)
+		}
+	}
+	// A command waits for a pool turn the same way and is refused the same way.
+	if err := c.Get(ctx, "k").Err(); !errors.Is(err, pool.ErrMaxConnections) || !errors.Is(err, redis.ErrPoolTimeout) {
+		t.Fatalf("Get under a full cap = %v, want ErrMaxConnections wrapping redis.ErrPoolTimeout", err)
+	}
+	for _, cn := range conns {
+		_ = cn.Close()
+	}
+	if err := c.Get(ctx, "k").Err(); err != nil && err != redis.Nil {
+		t.Fatalf("Get once the conns are closed = %v", err)
+	}
+	if st := c.Stats(); st.Timeouts < 2 {
+		t.Fatalf("Stats().Timeouts = %d, want the 2 refusals counted", st.Timeouts)
+	}
+}
+
+func TestCapShedsIdleSockets(t *testing.T) {
+	srv := testserver.Redis(t)
+	c := newClient(t, srv, pool.WithMaxConnections(3))
+	defer c.Close()
+	ctx := context.Background()
+
+	// Fill the cap with idle pooled sockets: three commands at once.
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cn := c.Conn()
+			defer cn.Close()
+			if err := cn.Ping(ctx).Err(); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	waitClients(t, srv, 3)
+	if st := c.Stats(); st.OpenConnections != 3 || st.Idle != 3 {
+		t.Fatalf("before: %+v, want 3 idle sockets", st)
+	}
+
+	// Three subscribers need sockets the pool holds idle: each sheds one.
+	var subs []*redis.PubSub
+	for i := range 3 {
+		ps := c.Subscribe(ctx, fmt.Sprint("ch", i))
+		if _, err := ps.Receive(ctx); err != nil {
+			t.Fatalf("subscriber %d: %v", i, err)
+		}
+		subs = append(subs, ps)
+	}
+	st := c.Stats()
+	if st.Shed != 3 || st.Open.PubSub != 3 || st.OpenConnections != 3 {
+		t.Fatalf("after subscribing: %+v; want 3 shed, 3 Pub/Sub sockets, 3 open", st)
+	}
+	waitClients(t, srv, 3)
+	if pubsubs := countFlag(srv.Clients(t), 'P'); pubsubs != 3 {
+		t.Fatalf("server counts %d Pub/Sub clients, want 3", pubsubs)
+	}
+	for _, ps := range subs {
+		_ = ps.Close()
+	}
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("command after the subscribers closed: %v", err)
+	}
+}
+
+func countFlag(clients []testserver.ClientInfo, flag rune) int {
+	n := 0
+	for _, ci := range clients {
+		if strings.ContainsRune(ci.Flags, flag) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestCapDialFailuresHoldNoSlot(t *testing.T) {
+	srv := testserver.Redis(t)
+	c := newClient(t, srv, pool.WithMaxConnections(4))
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ps := c.Subscribe(ctx, "ch")
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+
+	srv.Stop(t)
+	for range 10 {
+		cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		if err := c.Get(cctx, "k").Err(); err == nil {
+			t.Fatal("Get succeeded with the server stopped")
+		}
+		cancel()
+	}
+	// The failed dials hold nothing. The Pub/Sub's socket stays open, dead,
+	// until go-redis closes it on the Pub/Sub's next receive.
+	waitOpen(t, c, 1)
+
+	srv.Restart(t)
+	// go-redis's dial circuit breaker, tripped by the refused dials, probes
+	// once a second before it lets dials through again.
+	deadline := time.Now().Add(5 * time.Second)
+	for err := c.Set(ctx, "k", "v", 0).Err(); err != nil; err = c.Set(ctx, "k", "v", 0).Err() {
+		if time.Now().After(deadline) {
+			t.Fatalf("Set after restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The Pub/Sub reconnects on its next receive: not a new checkout.
+	if err := c.Publish(ctx, "ch", "hello").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	for {
+		msg, err := ps.Receive(rctx)
+		if err != nil {
+			if rctx.Err() != nil {
+				t.Fatalf("Pub/Sub did not reconnect: %v", err)
+			}
+			_ = c.Publish(ctx, "ch", "hello").Err()
+			continue
+		}
+		if _, ok := msg.(*redis.Message); ok {
+			break
+		}
+	}
+	if r := c.Report().Filter(func(g tracker.Group) bool { return g.Kind == tracker.KindPubSub }); r.Len() != 1 {
+		t.Fatalf("after a reconnect the report has %d Pub/Subs, want 1:\n%s", r.Len(), r)
+	}
+	st := c.Stats()
+	if st.OpenConnections > 4 || st.OpenConnections != srv.ConnectedClients(t) {
+		t.Fatalf("open sockets %d, server counts %d (cap 4)", st.OpenConnections, srv.ConnectedClients(t))
+	}
+}
+
+// waitOpen waits until the client's open sockets are want: a closed socket
+// holds its slot until the server confirms the close.
+func waitOpen(t *testing.T, c *pool.Client, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Stats().OpenConnections != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("open sockets = %d, want %d: %+v", c.Stats().OpenConnections, want, c.Stats())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

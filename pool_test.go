@@ -302,3 +302,109 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("double Close counted as invalid releases: %+v", st)
 	}
 }
+
+func TestWithTimeoutKeepsTracking(t *testing.T) {
+	srv := testserver.Redis(t)
+	c := newClient(t, srv)
+	ctx := context.Background()
+	clone := c.WithTimeout(5 * time.Second)
+
+	done := make(chan error, 1)
+	go func() { done <- clone.BLPop(ctx, 0, "empty-queue").Err() }()
+	var g tracker.Group
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		r := c.Report().Filter(func(g tracker.Group) bool { return g.Kind == tracker.KindBlocking })
+		if len(r.Groups) == 1 {
+			g = r.Groups[0]
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if g.Count != 1 || g.Op != "blpop" || !strings.HasSuffix(g.Site.Function, "TestWithTimeoutKeepsTracking.func1") {
+		t.Fatalf("blocking command on a WithTimeout clone not tracked with its origin: %+v\n%s", g, c.Report())
+	}
+	if err := c.LPush(ctx, "empty-queue", "job").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Report(); r.Len() != 0 {
+		t.Fatalf("after the blocking command returned:\n%s", r)
+	}
+	// Closing the clone closes the client, once.
+	if err := clone.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); !errors.Is(err, redis.ErrClosed) {
+		t.Fatalf("Close after the clone's Close = %v, want redis.ErrClosed", err)
+	}
+}
+
+func TestBlockingCommandLeakReportedAtClose(t *testing.T) {
+	srv := testserver.Redis(t)
+	c := newClient(t, srv)
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() { done <- c.XRead(ctx, &redis.XReadArgs{Streams: []string{"s", "$"}, Block: 0}).Err() }()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Report().Len() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	err := c.Close()
+	var leak *pool.LeakError
+	if !errors.As(err, &leak) || len(leak.Report.Groups) != 1 || leak.Report.Groups[0].Kind != tracker.KindBlocking || leak.Report.Groups[0].Op != "xread" {
+		t.Fatalf("Close with XREAD BLOCK 0 in flight = %v", err)
+	}
+	if err := <-done; err == nil {
+		t.Fatal("XREAD survived Close")
+	}
+}
+
+func TestDroppedConnAndPubSubReported(t *testing.T) {
+	srv := testserver.Redis(t)
+	c := newClient(t, srv)
+	defer c.Close()
+	ctx := context.Background()
+	var connLine, psLine int
+	func() {
+		cn, l := c.Conn(), line()
+		connLine = l
+		if err := cn.Ping(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		ps, l := c.Subscribe(ctx, "ch"), line()
+		psLine = l
+		if _, err := ps.Receive(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	var r tracker.Report
+	for time.Now().Before(deadline) {
+		runtime.GC()
+		r = c.Report()
+		dropped := 0
+		for _, g := range r.Groups {
+			dropped += g.Dropped
+		}
+		if dropped == 2 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(r.Groups) != 2 {
+		t.Fatalf("report after dropping a Conn and a PubSub:\n%s", r)
+	}
+	for _, g := range r.Groups {
+		want := map[tracker.Kind]int{tracker.KindConn: connLine, tracker.KindPubSub: psLine}[g.Kind]
+		if g.Dropped != 1 || g.Site.Line != want {
+			t.Errorf("group %s: dropped %d at line %d, want 1 at line %d", g.Kind, g.Dropped, g.Site.Line, want)
+		}
+	}
+	// The dropped Conn's socket went back to the pool; nobody could use it.
+	if st := c.Stats(); st.Open.Conn != 0 {
+		t.Fatalf("a dropped Conn still holds its socket: %+v", st)
+	}
+}

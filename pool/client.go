@@ -168,9 +168,12 @@ func (c *Client) Tracker() *tracker.Tracker { return c.st.scope.Tracker() }
 
 // WithTimeout returns a client that uses timeout for reads and writes and
 // shares this client's pool, tracking and cap, as redis.Client.WithTimeout
-// does. Closing either closes both.
+// does. Closing either closes both. (go-redis's clone drops the hooks of the
+// client it copies, so the tracking hook is added to it again.)
 func (c *Client) WithTimeout(timeout time.Duration) *Client {
-	return &Client{Client: c.Client.WithTimeout(timeout), st: c.st, parent: c}
+	rc := c.Client.WithTimeout(timeout)
+	rc.AddHook(&hook{st: c.st})
+	return &Client{Client: rc, st: c.st, parent: c}
 }
 
 // limitError builds the refusal returned to a caller that waited for a socket

@@ -1,0 +1,218 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"net"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// listen returns a loopback listener that closes each accepted connection
+// when the peer closes its side, like a server freeing a client.
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				var b [64]byte
+				for {
+					if _, err := c.Read(b[:]); err != nil {
+						c.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln
+}
+
+func dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
+func TestSocketKeepsHealthCheckAndReleasesOnce(t *testing.T) {
+	ln := listen(t)
+	lim := newLimiter(2, time.Second)
+	dial := lim.dialer(dialTCP, func(_ context.Context, err error) error { return err })
+	conn, err := dial(context.Background(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := conn.(syscall.Conn); !ok {
+		t.Fatal("the wrapper of a TCP connection does not implement syscall.Conn: go-redis's health check would turn off")
+	}
+	if nc, ok := conn.(interface{ NetConn() net.Conn }); !ok || nc.NetConn() == nil {
+		t.Fatal("the wrapper does not expose NetConn")
+	}
+	if got := lim.open.Load(); got != 1 {
+		t.Fatalf("open = %d after a dial, want 1", got)
+	}
+	_ = conn.Close()
+	_ = conn.Close()
+	lim.drains.Wait()
+	if got := lim.open.Load(); got != 0 {
+		t.Fatalf("open = %d after two Closes, want 0", got)
+	}
+	// Both slots are free again: a third socket would need one.
+	if !lim.sem.TryAcquire(2) {
+		t.Fatal("a slot was released twice or not at all")
+	}
+}
+
+func TestSocketWithoutSyscallConn(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	lim := newLimiter(1, time.Second)
+	if err := lim.acquireSlot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s := newSocket(a, lim)
+	if _, ok := s.(syscall.Conn); ok {
+		t.Fatal("the wrapper claims syscall.Conn for a connection that has none")
+	}
+	_ = s.Close()
+	lim.drains.Wait()
+	if lim.open.Load() != 0 {
+		t.Fatal("slot not released")
+	}
+}
+
+func TestSocketGarbageCollectedReleasesSlot(t *testing.T) {
+	ln := listen(t)
+	lim := newLimiter(1, time.Second)
+	dial := lim.dialer(dialTCP, func(_ context.Context, err error) error { return err })
+	func() {
+		if _, err := dial(context.Background(), "tcp", ln.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for lim.open.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a socket dropped without Close kept its slot")
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestDialRefusedAndCancelled(t *testing.T) {
+	ln := listen(t)
+	lim := newLimiter(1, 100*time.Millisecond)
+	refuse := func(_ context.Context, err error) error { return err }
+	dial := lim.dialer(dialTCP, refuse)
+	held, err := dial(context.Background(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dial(context.Background(), "tcp", ln.Addr().String()); !errors.Is(err, errSlotWait) {
+		t.Fatalf("dial over the cap = %v, want a slot timeout", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := dial(ctx, "tcp", ln.Addr().String()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled dial over the cap = %v, want context.Canceled", err)
+	}
+	// A dial that fails gives its slot back.
+	_ = held.Close()
+	lim.drains.Wait()
+	if _, err := dial(context.Background(), "tcp", "127.0.0.1:1"); err == nil {
+		t.Fatal("dial to a closed port succeeded")
+	}
+	if lim.open.Load() != 0 || lim.timeouts.Load() != 1 || lim.canceled.Load() != 1 {
+		t.Fatalf("open %d, timeouts %d, canceled %d; want 0, 1, 1", lim.open.Load(), lim.timeouts.Load(), lim.canceled.Load())
+	}
+}
+
+func TestSettle(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
+	for _, tc := range []struct {
+		name      string
+		opt       redis.Options
+		max       int
+		want      settings
+		warnings  []string
+		pipelines int
+	}{
+		{"defaults", redis.Options{}, 0, settings{maxConnections: 10 * procs, poolSize: 10 * procs, poolTimeout: 6 * time.Second}, nil, -1},
+		{"cap lowers pool", redis.Options{PoolSize: 50, MaxActiveConns: 60, PipelinePoolSize: 4}, 8,
+			settings{maxConnections: 8, poolSize: 8, maxActiveConns: 8, poolTimeout: 6 * time.Second},
+			[]string{"PoolSize 50", "MaxActiveConns 60", "PipelinePoolSize 4"}, -1},
+		{"cap above pool", redis.Options{PoolSize: 4, PoolTimeout: time.Second}, 16, settings{maxConnections: 16, poolSize: 4, poolTimeout: time.Second}, nil, -1},
+		{"no read timeout", redis.Options{PoolSize: 4, ReadTimeout: -1}, 0, settings{maxConnections: 4, poolSize: 4, poolTimeout: 30 * time.Second}, nil, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config{}
+			WithMaxConnections(tc.max)(&cfg)
+			o, set, warnings, err := settle(&tc.opt, &cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if set != tc.want {
+				t.Errorf("settings = %+v, want %+v", set, tc.want)
+			}
+			if len(warnings) != len(tc.warnings) {
+				t.Fatalf("warnings = %q, want %d", warnings, len(tc.warnings))
+			}
+			for i, w := range tc.warnings {
+				if !strings.Contains(warnings[i], w) {
+					t.Errorf("warning %q does not name %q", warnings[i], w)
+				}
+			}
+			if o.PoolSize != set.poolSize || o.PipelinePoolSize != tc.pipelines || o.PoolTimeout != set.poolTimeout {
+				t.Errorf("options: PoolSize %d, PipelinePoolSize %d, PoolTimeout %s", o.PoolSize, o.PipelinePoolSize, o.PoolTimeout)
+			}
+			if tc.opt.PipelinePoolSize == -1 {
+				t.Error("settle modified the caller's options")
+			}
+		})
+	}
+}
+
+// TestPubSubInternals fails when a go-redis upgrade changes the private
+// fields of redis.PubSub that Pub/Sub tracking and reservations rely on.
+func TestPubSubInternals(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	ps := c.Subscribe(context.Background())
+	hooks, err := pubsubHooksOf(ps)
+	if err != nil {
+		t.Fatalf("redis.PubSub internals changed: %v", err)
+	}
+	called := 0
+	hooks.beforeDial(func(context.Context) error {
+		called++
+		return errors.New("refused by test")
+	})
+	if err := ps.Subscribe(context.Background(), "ch"); err == nil || !strings.Contains(err.Error(), "refused by test") || called != 1 {
+		t.Fatalf("Subscribe through the wrapped dial = %v (called %d), want the hook's error", err, called)
+	}
+	select {
+	case <-hooks.exit:
+		t.Fatal("exit closed before Close")
+	default:
+	}
+	_ = ps.Close()
+	select {
+	case <-hooks.exit:
+	default:
+		t.Fatal("exit not closed by PubSub.Close")
+	}
+}
