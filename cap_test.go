@@ -190,7 +190,9 @@ func TestCapHoldsUnderLoad(t *testing.T) {
 	const d = 3 * time.Second
 
 	// Bare go-redis under the same load, for the record.
-	bare := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: capacity, MaxActiveConns: capacity, PoolTimeout: 500 * time.Millisecond})
+	bareOpt := withPoolTimeout(options(srv), 500*time.Millisecond)
+	bareOpt.PoolSize, bareOpt.MaxActiveConns = capacity, capacity
+	bare := redis.NewClient(bareOpt)
 	s := sample(t, srv)
 	bl := runLoad(bare, func() interface {
 		Ping(context.Context) *redis.StatusCmd
@@ -205,7 +207,7 @@ func TestCapHoldsUnderLoad(t *testing.T) {
 	waitClients(t, srv, 0)
 
 	tr := tracker.New()
-	c, err := pool.NewClient(&redis.Options{Addr: srv.Addr(), PoolTimeout: 500 * time.Millisecond},
+	c, err := pool.NewClient(withPoolTimeout(options(srv), 500*time.Millisecond),
 		pool.WithMaxConnections(capacity), pool.WithTracker(tr))
 	if err != nil {
 		t.Fatal(err)
@@ -279,7 +281,7 @@ func TestCapWaitCancelled(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 	srv := testserver.Redis(t)
-	c, err := pool.NewClient(&redis.Options{Addr: srv.Addr(), PoolTimeout: 10 * time.Second},
+	c, err := pool.NewClient(withPoolTimeout(options(srv), 10*time.Second),
 		pool.WithMaxConnections(1), pool.WithTracker(tracker.New()))
 	if err != nil {
 		t.Fatal(err)
@@ -337,7 +339,7 @@ func TestCapWaitCancelled(t *testing.T) {
 
 func TestCapRefusalNamesHolders(t *testing.T) {
 	srv := testserver.Redis(t)
-	c, err := pool.NewClient(&redis.Options{Addr: srv.Addr(), PoolTimeout: 200 * time.Millisecond},
+	c, err := pool.NewClient(withPoolTimeout(options(srv), 200*time.Millisecond),
 		pool.WithMaxConnections(2), pool.WithTracker(tracker.New()))
 	if err != nil {
 		t.Fatal(err)
@@ -517,4 +519,9 @@ func waitOpen(t *testing.T, c *pool.Client, want int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func withPoolTimeout(o *redis.Options, d time.Duration) *redis.Options {
+	o.PoolTimeout = d
+	return o
 }

@@ -9,18 +9,31 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/redisleak/redisleak/internal/testserver"
 	"github.com/redisleak/redisleak/pool"
 	"github.com/redisleak/redisleak/tracker"
 )
 
+// options returns the go-redis options of the tests. Maintenance
+// notifications (a Redis Enterprise feature that redis-server 7.0 lacks) are
+// off: in their default auto mode, go-redis v9.23 writes the shared config
+// without a common lock when two Conns initialise sockets at once, a data race
+// of go-redis's own that -race reports.
+func options(srv *testserver.Server) *redis.Options {
+	return &redis.Options{
+		Addr:                     srv.Addr(),
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+	}
+}
+
 // newClient returns a client of srv with its own tracker, so that a test sees
 // only its own checkouts.
 func newClient(t *testing.T, srv *testserver.Server, opts ...pool.Option) *pool.Client {
 	t.Helper()
 	opts = append([]pool.Option{pool.WithTracker(tracker.New())}, opts...)
-	c, err := pool.NewClient(&redis.Options{Addr: srv.Addr()}, opts...)
+	c, err := pool.NewClient(options(srv), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

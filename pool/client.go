@@ -132,7 +132,7 @@ func addrName(o *redis.Options) string {
 // outstanding, it logs the report at WARN and returns an error matching
 // [ErrLeaked] (a [*LeakError]) joined with go-redis's own Close error, if any.
 // Those checkouts stay in the tracker's reports until they are closed, so that
-// redisleak.VerifyNone sees them too. Closing twice returns an error matching
+// a later check of the tracker sees them too. Closing twice returns an error matching
 // redis.ErrClosed.
 func (c *Client) Close() error { return c.st.close() }
 

@@ -47,7 +47,7 @@ func (c *Client) EphemeralConn() *Conn { return c.st.newConn(c.Client.EphemeralC
 
 func (st *state) newConn(rc *redis.Conn) *Conn {
 	// skip 2: newConn and Client.Conn; the report trims library frames anyway.
-	cn := &Conn{Conn: rc, st: st, tok: st.scope.Checkout(context.Background(), tracker.KindConn, "conn", 2)}
+	cn := &Conn{Conn: rc, st: st, tok: st.scope.Checkout(context.Background(), tracker.KindConn, "", 2)}
 	cn.use = &connUse{st: st}
 	rc.AddHook(cn.use)
 	cn.cleanup = runtime.AddCleanup(cn, dropConn, droppedConn{tok: cn.tok, conn: rc, use: cn.use})

@@ -40,9 +40,9 @@ func WithMaxConnections(n int) Option {
 }
 
 // WithTracker sets the tracker that records the client's checkouts. By
-// default every client uses [tracker.Default], which the redisleak package's
-// VerifyNone and Find inspect; a tracker of its own isolates a client's
-// reports, for example in a test.
+// default every client uses [tracker.Default]; a tracker of its own
+// isolates a client's reports, for example in a test. Every tracker is listed
+// by [tracker.All].
 func WithTracker(t *tracker.Tracker) Option {
 	return func(c *config) {
 		if t == nil {

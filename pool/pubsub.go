@@ -37,12 +37,16 @@ func (c *Client) SSubscribe(ctx context.Context, channels ...string) *redis.PubS
 // pubsub is the library's side of one PubSub: its checkout and the pool turn
 // reserved for its socket.
 type pubsub struct {
-	st  *state
-	tok tracker.Token
+	st     *state
+	op     string
+	origin tracker.Origin  // where the PubSub was created
+	exit   <-chan struct{} // closed by PubSub.Close
 
 	mu       sync.Mutex
-	hold     *redis.Conn // the reserved pool turn; nil until the first dial
-	released bool        // the PubSub or the client was closed
+	tok      tracker.Token // made once the PubSub holds a turn: a PubSub without a socket holds nothing
+	hold     *redis.Conn   // the reserved pool turn; nil until the first dial
+	released bool          // the PubSub or the client was closed
+	dropped  bool          // the PubSub was garbage-collected without Close
 }
 
 func (st *state) openPubSub(ctx context.Context, rc *redis.Client, op string, subscribe func(*redis.PubSub, context.Context, ...string) error, names []string) *redis.PubSub {
@@ -57,15 +61,14 @@ func (st *state) openPubSub(ctx context.Context, rc *redis.Client, op string, su
 		}
 		return ps
 	}
-	p := &pubsub{st: st}
-	// skip 2: openPubSub and Client.Subscribe; library frames
-	// are trimmed from reports in any case.
-	p.tok = st.scope.CheckoutUntil(ctx, tracker.KindPubSub, op, 2, hooks.exit)
+	// skip 2: openPubSub and Client.Subscribe; library frames are trimmed
+	// from reports in any case.
+	p := &pubsub{st: st, op: op, origin: st.scope.Origin(ctx, 2), exit: hooks.exit}
 	hooks.beforeDial(p.reserve)
-	runtime.AddCleanup(ps, func(tok tracker.Token) { tok.MarkDropped() }, p.tok)
+	runtime.AddCleanup(ps, (*pubsub).drop, p)
 
 	st.watchers.Add(1)
-	go p.watch(hooks.exit)
+	go p.watch()
 
 	if len(names) > 0 {
 		// Like go-redis, a failure here is kept for the next Receive, which
@@ -75,12 +78,21 @@ func (st *state) openPubSub(ctx context.Context, rc *redis.Client, op string, su
 	return ps
 }
 
+// drop runs when the PubSub is garbage-collected without Close: a definite
+// leak. Its socket stays open inside go-redis, so its turn stays reserved.
+func (p *pubsub) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dropped = true
+	p.tok.MarkDropped()
+}
+
 // watch gives the reserved turn back when the PubSub or the client closes.
 // The checkout itself ends with the PubSub's exit channel (CheckoutUntil).
-func (p *pubsub) watch(exit <-chan struct{}) {
+func (p *pubsub) watch() {
 	defer p.st.watchers.Done()
 	select {
-	case <-exit:
+	case <-p.exit:
 	case <-p.st.closing:
 	}
 	p.mu.Lock()
@@ -111,6 +123,12 @@ func (p *pubsub) reserve(ctx context.Context) error {
 	}
 	p.hold = hold
 	p.st.reservations.Add(1)
+	if !p.tok.Valid() {
+		p.tok = p.st.scope.CheckoutAt(tracker.KindPubSub, p.op, p.origin, p.exit)
+		if p.dropped {
+			p.tok.MarkDropped()
+		}
+	}
 	return nil
 }
 
@@ -139,8 +157,10 @@ func (st *state) reserveTurn(ctx context.Context) (*redis.Conn, error) {
 		case errors.Is(ctx.Err(), context.Canceled):
 			st.canceled.Add(1)
 			return nil, ctx.Err()
+		case ctx.Err() != nil:
+			return nil, st.limitError(ctx.Err())
 		case wctx.Err() != nil || errors.Is(err, redis.ErrPoolTimeout):
-			return nil, st.limitError(errors.Join(err, ctx.Err()))
+			return nil, st.limitError(err)
 		}
 		return nil, err
 	}

@@ -23,8 +23,7 @@ type Tracker struct {
 	records   sync.Pool
 }
 
-// New returns a Tracker and registers it so that [All] (and so the redisleak
-// package's VerifyNone and Find) can see it. The registration is weak: a
+// New returns a Tracker and registers it so that [All] can see it. The registration is weak: a
 // Tracker that is no longer referenced is forgotten.
 func New(opts ...Option) *Tracker {
 	t := &Tracker{cfg: defaultConfig()}
@@ -136,27 +135,6 @@ func (s *Scope) CheckoutStack(ctx context.Context, kind Kind, op string, skip in
 	return s.checkout(ctx, kind, op, skip+1, true)
 }
 
-// CheckoutUntil is [Scope.CheckoutStack] for a holder that signals its own end
-// by closing done, as a Pub/Sub does: once done is closed the checkout counts
-// as released, and the next report, [Tracker.Stats] or [Scope.Outstanding]
-// releases it. It lets a checkout end correctly even when nothing is left to
-// call Release, for example after the holder's client was closed. Such a
-// checkout must not also be released with [Token.Release]: done is its only
-// end, so it is never released twice.
-func (s *Scope) CheckoutUntil(ctx context.Context, kind Kind, op string, skip int, done <-chan struct{}) Token {
-	tok := s.checkout(ctx, kind, op, skip+1, true)
-	if done != nil {
-		sh := tok.r.shard
-		sh.mu.Lock()
-		if tok.r.live && tok.r.gen == tok.gen {
-			tok.r.done = done
-			sh.untilLive++
-		}
-		sh.mu.Unlock()
-	}
-	return tok
-}
-
 func (s *Scope) checkout(ctx context.Context, kind Kind, op string, skip int, withStack bool) Token {
 	r := s.t.records.Get().(*record)
 	npc := 0
@@ -248,15 +226,33 @@ func (s *Scope) Origin(ctx context.Context, skip int) Origin {
 // being closed. The checkout is never released; it reports the leak until the
 // process ends.
 func (s *Scope) Dropped(kind Kind, o Origin) {
+	s.CheckoutAt(kind, "", o, nil).MarkDropped()
+}
+
+// CheckoutAt records a checkout of kind whose origin was captured earlier
+// with [Scope.Origin]: for a holder that is created in one place and takes
+// its resource later, as a Pub/Sub that dials on its first subscription.
+//
+// When done is not nil, the holder signals its own end by closing it: once
+// done is closed the checkout counts as released, and the next report,
+// [Tracker.Stats] or [Scope.Outstanding] releases it. That ends the checkout
+// correctly even when nothing is left to call Release, for example after the
+// holder's client was closed. Such a checkout must not also be released with
+// [Token.Release].
+func (s *Scope) CheckoutAt(kind Kind, op string, o Origin, done <-chan struct{}) Token {
 	r := s.t.records.Get().(*record)
 	sh := r.shard
 	sh.mu.Lock()
-	r.scope, r.kind, r.op, r.label, r.start = s, kind, "", o.label, o.start
+	r.scope, r.kind, r.op, r.label, r.start = s, kind, op, o.label, o.start
 	r.npc = copy(r.pcs[:], o.pcs)
 	sh.link(r)
-	r.dropped = true
-	sh.dropped++
+	if done != nil {
+		r.done = done
+		sh.untilLive++
+	}
+	tok := Token{r: r, gen: r.gen}
 	sh.mu.Unlock()
+	return tok
 }
 
 // Stats counts what a tracker has seen. Outstanding == Checkouts - Releases
