@@ -137,7 +137,7 @@ func demo(ctx context.Context, addr string, maxConns int, out io.Writer) (*outco
 		fmt.Fprintf(out, "  %d × %-6s %s  %s\n", g.Count, g.Kind, g.Site.ShortPos(), g.Site.Function)
 	}
 	fmt.Fprintln(out)
-	fmt.Fprintln(out, res.report.String())
+	fmt.Fprint(out, res.report.String())
 
 	// 4. The cap at work: the leaks hold every socket, so a new Pub/Sub waits
 	// for one and is refused.
@@ -243,21 +243,24 @@ func subscribeUnderFullCap(ctx context.Context, c *pool.Client, out io.Writer) e
 
 	fmt.Fprintf(out, "Subscribe + Receive with a 200ms deadline: after %s,\n", waited)
 	fmt.Fprintf(out, "  errors.Is(err, pool.ErrMaxConnections) = %t\n", errors.Is(err, pool.ErrMaxConnections))
-	fmt.Fprintf(out, "  %s\n", firstLine(err))
 	var limit *pool.LimitError
-	if errors.As(err, &limit) {
-		fmt.Fprintln(out, "  held by:")
-		for _, g := range limit.Holders.Groups {
-			site := "(no stack: short-lived)"
-			if g.Site.Line != 0 {
-				site = g.Site.ShortPos() + "  " + g.Site.Function
-			}
-			op := string(g.Kind.String())
-			if g.Op != "" && g.Kind != tracker.KindConn {
-				op += " " + g.Op
-			}
-			fmt.Fprintf(out, "    %d × %-16s %s\n", g.Count, op, site)
+	if !errors.As(err, &limit) {
+		fmt.Fprintf(out, "  %v\n", err)
+		return err
+	}
+	// The error's text is a header, then the holders' full report; print
+	// the header and one line per holder.
+	header, _, _ := strings.Cut(err.Error(), "held by:")
+	for line := range strings.Lines(header + "held by:") {
+		fmt.Fprintf(out, "  %s", line)
+	}
+	fmt.Fprintln(out)
+	for _, g := range limit.Holders.Groups {
+		site := "(no stack recorded)"
+		if g.Site.Line != 0 {
+			site = g.Site.ShortPos() + "  " + g.Site.Function
 		}
+		fmt.Fprintf(out, "    %d × %-6s %s\n", g.Count, g.Kind, site)
 	}
 	return err
 }
@@ -289,7 +292,7 @@ func (res *outcome) check() error {
 		}
 	}
 	if res.max == leakedSockets && !errors.Is(res.capErr, pool.ErrMaxConnections) {
-		errs = append(errs, fmt.Errorf("Pub/Sub under a full cap returned %v, want an error matching pool.ErrMaxConnections", res.capErr))
+		errs = append(errs, fmt.Errorf("a Pub/Sub under a full cap returned %v, want an error matching pool.ErrMaxConnections", res.capErr))
 	}
 	if res.stats.OpenConnections > res.stats.MaxConnections {
 		errs = append(errs, fmt.Errorf("%d sockets open, over the cap of %d", res.stats.OpenConnections, res.stats.MaxConnections))
@@ -297,7 +300,7 @@ func (res *outcome) check() error {
 	if !errors.Is(res.closeErr, pool.ErrLeaked) {
 		errs = append(errs, fmt.Errorf("client.Close returned %v, want an error matching pool.ErrLeaked", res.closeErr))
 	} else if res.closeLeft != leakedSockets {
-		errs = append(errs, fmt.Errorf("Close's LeakError lists %d checkouts, want %d", res.closeLeft, leakedSockets))
+		errs = append(errs, fmt.Errorf("the LeakError of Close lists %d checkouts, want %d", res.closeLeft, leakedSockets))
 	}
 	return errors.Join(errs...)
 }
