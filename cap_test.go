@@ -27,7 +27,7 @@ type sampler struct {
 	done    chan struct{}
 }
 
-func sample(t *testing.T, srv *testserver.Server) *sampler {
+func sample(srv *testserver.Server) *sampler {
 	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
 	admin := srv.Admin()
 	go func() {
@@ -83,10 +83,23 @@ func (l *load) fail(err error) { l.unexpected.CompareAndSwap(nil, err) }
 // runLoad runs the workload against c for d: cmdWorkers command goroutines,
 // subscribers subscribing goroutines, and holders goroutines that hold a Conn
 // for most of d and then close it, which lets the refused subscribers in.
-func runLoad(c redis.UniversalClient, conn func() interface {
+// dedicated is what runLoad needs of a dedicated connection: a *redis.Conn
+// or a *pool.Conn.
+type dedicated interface {
 	Ping(context.Context) *redis.StatusCmd
 	Close() error
-}, d time.Duration, cmdWorkers, subscribers, holders int) *load {
+}
+
+// sampledLoad runs the cap test's workload against c while sampling the
+// server, and returns the workload's counts and the peak the server saw.
+func sampledLoad(srv *testserver.Server, c redis.UniversalClient, conn func() dedicated, d time.Duration) (l *load, peak, samples int64) {
+	s := sample(srv)
+	l = runLoad(c, conn, d, 200, 12, 3)
+	peak, samples = s.finish()
+	return l, peak, samples
+}
+
+func runLoad(c redis.UniversalClient, conn func() dedicated, d time.Duration, cmdWorkers, subscribers, holders int) *load {
 	l := &load{}
 	ctx := context.Background()
 	stop := time.Now().Add(d)
@@ -193,14 +206,7 @@ func TestCapHoldsUnderLoad(t *testing.T) {
 	bareOpt := withPoolTimeout(options(srv), 500*time.Millisecond)
 	bareOpt.PoolSize, bareOpt.MaxActiveConns = capacity, capacity
 	bare := redis.NewClient(bareOpt)
-	s := sample(t, srv)
-	bl := runLoad(bare, func() interface {
-		Ping(context.Context) *redis.StatusCmd
-		Close() error
-	} {
-		return bare.Conn()
-	}, d, 200, 12, 3)
-	barePeak, _ := s.finish()
+	bl, barePeak, _ := sampledLoad(srv, bare, func() dedicated { return bare.Conn() }, d)
 	_ = bare.Close()
 	t.Logf("bare go-redis, PoolSize=MaxActiveConns=%d: server saw up to %d connections (%d commands, %d subscribers through)",
 		capacity, barePeak, bl.commands.Load(), bl.subscribed.Load())
@@ -212,14 +218,7 @@ func TestCapHoldsUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s = sample(t, srv)
-	l := runLoad(c, func() interface {
-		Ping(context.Context) *redis.StatusCmd
-		Close() error
-	} {
-		return c.Conn()
-	}, d, 200, 12, 3)
-	peak, samples := s.finish()
+	l, peak, samples := sampledLoad(srv, c, func() dedicated { return c.Conn() }, d)
 	t.Logf("redisleak, MaxConnections=%d: server saw up to %d connections in %d samples; %d commands, %d pipelines, %d refused; %d subscribers through, %d refusals",
 		capacity, peak, samples, l.commands.Load(), l.pipelines.Load(), l.cmdRefused.Load(), l.subscribed.Load(), l.subRefused.Load())
 

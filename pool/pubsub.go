@@ -144,6 +144,14 @@ func (st *state) reserveTurn(ctx context.Context) (*redis.Conn, error) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, st.set.poolTimeout)
 	defer cancel()
+	// Close must not wait out a reservation in progress.
+	go func() {
+		select {
+		case <-st.closing:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
 	hold := st.rc.EphemeralConn()
 	cl := st.lim.newClaim(st.marker)
 	err := hold.Echo(wctx, string(cl.marker)).Err()

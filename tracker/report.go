@@ -11,8 +11,9 @@ import (
 	"github.com/redisleak/redisleak/internal/stack"
 )
 
-// Report is the set of outstanding checkouts at one moment, grouped by call
-// site. It holds call sites, command names, counts, ages and labels only:
+// Report is the set of outstanding checkouts, grouped by call site. It is
+// taken one shard at a time, so while checkouts come and go it may hold a few
+// that were released, or miss a few that were made, during the taking. It holds call sites, command names, counts, ages and labels only:
 // never command arguments, keys or passwords. encoding/json renders it.
 type Report struct {
 	Taken  time.Time `json:"taken"`
