@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,8 +129,8 @@ func addrName(o *redis.Options) string {
 }
 
 // Close closes the client and every connection it opened. When dedicated
-// connections, Pub/Subs or blocking commands of the client were still
-// outstanding, it logs the report at WARN and returns an error matching
+// connections, Pub/Subs or blocking commands without a timeout of the client
+// were still outstanding, it logs the report at WARN and returns an error matching
 // [ErrLeaked] (a [*LeakError]) joined with go-redis's own Close error, if any.
 // Those checkouts stay in the tracker's reports until they are closed, so that
 // a later check of the tracker sees them too. Closing twice returns an error matching
@@ -145,7 +146,8 @@ func (st *state) close() error {
 	st.mu.Unlock()
 
 	leaked := st.scope.Report().Filter(func(g tracker.Group) bool {
-		return g.Kind == tracker.KindConn || g.Kind == tracker.KindPubSub || g.Kind == tracker.KindBlocking
+		return g.Kind == tracker.KindConn || g.Kind == tracker.KindPubSub ||
+			(g.Kind == tracker.KindBlocking && strings.HasSuffix(g.Op, waitsForever))
 	})
 	close(st.closing)
 	st.watchers.Wait()

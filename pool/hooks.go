@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -22,7 +23,8 @@ func (h *hook) DialHook(next redis.DialHook) redis.DialHook { return next }
 // ProcessHook tracks one command while it holds a connection.
 func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		tok := h.st.scope.Checkout(ctx, commandKind(cmd), cmd.Name(), 0)
+		kind, op := classify(cmd)
+		tok := h.st.scope.Checkout(ctx, kind, op, 0)
 		err := next(ctx, cmd)
 		tok.Release()
 		if err != nil && err != redis.Nil {
@@ -72,18 +74,55 @@ func (st *state) refusePoolTimeout(err error) error {
 	return st.limitError(err)
 }
 
-func commandKind(cmd redis.Cmder) tracker.Kind {
-	// Blocking commands hold their connection until data arrives or their
-	// timeout passes, so they are tracked with a stack, like a Conn.
-	switch cmd.Name() {
-	case "blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin", "bzpopmax", "bzmpop", "wait", "waitaof":
-		return tracker.KindBlocking
+// waitsForever is appended to the name of a blocking command that has no
+// timeout: it holds its connection until data arrives, perhaps for ever, so
+// Close reports it; one with a timeout is only in flight.
+const waitsForever = " (no timeout)"
+
+// classify returns the kind and the op a command is tracked under: a
+// blocking command holds its connection until data arrives or its timeout
+// passes, so it gets its own kind, which records a stack like a Conn.
+func classify(cmd redis.Cmder) (tracker.Kind, string) {
+	name := cmd.Name()
+	args := cmd.Args()
+	var timeout any // the blocking command's timeout argument
+	switch name {
+	case "blpop", "brpop", "brpoplpush", "blmove", "bzpopmin", "bzpopmax", "wait", "waitaof":
+		timeout = args[len(args)-1]
+	case "blmpop", "bzmpop":
+		if len(args) > 1 {
+			timeout = args[1]
+		}
 	case "xread", "xreadgroup":
-		for _, a := range cmd.Args() {
-			if s, ok := a.(string); ok && strings.EqualFold(s, "block") {
-				return tracker.KindBlocking
+		for i, a := range args {
+			if s, ok := a.(string); ok && strings.EqualFold(s, "block") && i+1 < len(args) {
+				timeout = args[i+1]
+				break
 			}
 		}
 	}
-	return tracker.KindCommand
+	switch {
+	case timeout == nil:
+		return tracker.KindCommand, name
+	case isZero(timeout):
+		return tracker.KindBlocking, name + waitsForever
+	}
+	return tracker.KindBlocking, name
+}
+
+// isZero reports whether a command argument is a zero number, as go-redis
+// writes a timeout of 0.
+func isZero(a any) bool {
+	switch v := a.(type) {
+	case int:
+		return v == 0
+	case int64:
+		return v == 0
+	case float64:
+		return v == 0
+	case string:
+		f, err := strconv.ParseFloat(v, 64)
+		return err == nil && f == 0
+	}
+	return false
 }

@@ -216,3 +216,28 @@ func TestPubSubInternals(t *testing.T) {
 		t.Fatal("exit not closed by PubSub.Close")
 	}
 }
+
+func TestClassify(t *testing.T) {
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	for _, tc := range []struct {
+		cmd  redis.Cmder
+		kind string
+		op   string
+	}{
+		{redis.NewStringCmd(ctx, "get", "k"), "command", "get"},
+		{redis.NewStringSliceCmd(ctx, "blpop", "q", int64(0)), "blocking", "blpop (no timeout)"},
+		{redis.NewStringSliceCmd(ctx, "blpop", "q", int64(5)), "blocking", "blpop"},
+		{redis.NewStringSliceCmd(ctx, "bzpopmin", "z", 0.5), "blocking", "bzpopmin"},
+		{redis.NewStringSliceCmd(ctx, "blmpop", "0", 1, "q", "left"), "blocking", "blmpop (no timeout)"},
+		{redis.NewXStreamSliceCmd(ctx, "xread", "count", 1, "block", int64(0), "streams", "s", "$"), "blocking", "xread (no timeout)"},
+		{redis.NewXStreamSliceCmd(ctx, "xread", "streams", "s", "0"), "command", "xread"},
+		{redis.NewIntCmd(ctx, "wait", 1, int64(100)), "blocking", "wait"},
+	} {
+		kind, op := classify(tc.cmd)
+		if kind.String() != tc.kind || op != tc.op {
+			t.Errorf("classify(%v) = %s %q, want %s %q", tc.cmd.Args(), kind, op, tc.kind, tc.op)
+		}
+	}
+}
