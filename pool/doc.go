@@ -29,6 +29,14 @@
 // Pub/Sub never is). So the pool never has to dial past the cap, and a refusal
 // never reaches go-redis's dial retries or its dial circuit breaker.
 //
+// A command waits for a pool turn as go-redis makes it wait: PoolTimeout per
+// attempt, and go-redis retries a pool timeout MaxRetries times. When the last
+// attempt times out, the command's error is a [*LimitError] (matching both
+// [ErrMaxConnections] and redis.ErrPoolTimeout) when the pool is as large as
+// the cap; when the command's own context ends first, its error is the
+// context's, as with go-redis alone, because go-redis does not say whether the
+// command was still waiting for a turn.
+//
 // Two go-redis settings change under the cap, both documented on
 // [WithMaxConnections]: PoolSize and MaxActiveConns are lowered to the cap (with
 // one WARN log line), and the dedicated pipeline pool is turned off so that

@@ -17,9 +17,11 @@ import (
 // Subscribe subscribes to channels like redis.Client.Subscribe and tracks the
 // returned PubSub until its Close. Under the cap, the PubSub's socket takes a
 // turn of the pool for the PubSub's whole life (see the package
-// documentation); when none frees up in time, the refusal, matching
-// [ErrMaxConnections], surfaces where go-redis surfaces dial errors: on the
-// PubSub's next Receive, ReceiveMessage or Subscribe.
+// documentation); when none frees up before ctx's deadline or PoolTimeout,
+// the refusal, matching [ErrMaxConnections], surfaces where go-redis surfaces
+// dial errors: on the PubSub's next Receive, ReceiveMessage or Subscribe,
+// which waits again (so without a deadline on ctx the caller may wait
+// PoolTimeout twice). A cancelled ctx ends the wait with context.Canceled.
 func (c *Client) Subscribe(ctx context.Context, channels ...string) *redis.PubSub {
 	return c.st.openPubSub(ctx, c.Client, "subscribe", (*redis.PubSub).Subscribe, channels)
 }
