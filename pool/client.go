@@ -58,12 +58,11 @@ type state struct {
 	mu            sync.Mutex
 	clientCleanup runtime.Cleanup // reports the client if dropped; stopped by Close
 
-	watchers     sync.WaitGroup // one per open Pub/Sub
-	connSockets  atomic.Int64   // open Conns that have run a command, so hold a socket
-	reservations atomic.Int64   // pool turns held for Pub/Subs
-	shed         atomic.Int64   // pooled sockets closed to make room for a Pub/Sub
-	refusals     atomic.Int64   // LimitErrors returned
-	canceled     atomic.Int64   // reservations abandoned because the caller's context was cancelled
+	watchers    sync.WaitGroup // one per open Pub/Sub
+	connSockets atomic.Int64   // open Conns that have run a command, so hold a socket
+	shed        atomic.Int64   // pooled sockets closed to make room for a Pub/Sub
+	refusals    atomic.Int64   // LimitErrors returned
+	canceled    atomic.Int64   // reservations abandoned because the caller's context was cancelled
 }
 
 // NewClient returns a client for opt, like redis.NewClient, that tracks its

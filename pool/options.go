@@ -24,8 +24,9 @@ type config struct {
 //
 // Under the cap, go-redis's own limits are made consistent with it:
 //   - PoolSize larger than the cap is lowered to the cap, and MaxActiveConns
-//     larger than the cap is lowered to the cap, each with one WARN log line;
-//     [Client.Stats] shows the effective values.
+//     larger than the cap is lowered to the cap, each with one WARN log line
+//     (an unset PoolSize becomes the cap without one); [Client.Stats] shows
+//     the effective values.
 //   - The dedicated pipeline pool is turned off (PipelinePoolSize -1), so that
 //     pipelines and transactions take turns in the main pool like single
 //     commands; an explicit positive PipelinePoolSize is logged at WARN.

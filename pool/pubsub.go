@@ -103,7 +103,6 @@ func (p *pubsub) watch() {
 	if p.hold != nil {
 		_ = p.hold.Close()
 		p.hold = nil
-		p.st.reservations.Add(-1)
 	}
 }
 
@@ -124,7 +123,6 @@ func (p *pubsub) reserve(ctx context.Context) error {
 		return err
 	}
 	p.hold = hold
-	p.st.reservations.Add(1)
 	if !p.tok.Valid() {
 		p.tok = p.st.scope.CheckoutAt(tracker.KindPubSub, p.op, p.origin, p.exit)
 		if p.dropped {

@@ -57,7 +57,11 @@ func settle(opt *redis.Options, cfg *config) (redis.Options, settings, []string,
 		maxConns = poolSize
 	}
 	if poolSize > maxConns {
-		warnings = append(warnings, fmt.Sprintf("PoolSize %d is larger than MaxConnections %d; lowered to %d", poolSize, maxConns, maxConns))
+		// A default PoolSize simply follows the cap; only a size the caller
+		// chose is worth a warning.
+		if o.PoolSize != 0 {
+			warnings = append(warnings, fmt.Sprintf("PoolSize %d is larger than MaxConnections %d; lowered to %d", poolSize, maxConns, maxConns))
+		}
 		poolSize = maxConns
 	}
 	o.PoolSize = poolSize
