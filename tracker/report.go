@@ -125,15 +125,27 @@ func (g Group) writeTo(b *strings.Builder) {
 	}
 }
 
-// snapshot is a copy of one live record, taken under its shard's lock.
-type snapshot struct {
-	kind    Kind
-	op      string
-	label   string
-	scope   string
-	start   time.Time
-	dropped bool
-	stack   pcStack
+// Checkout is one outstanding checkout, as [Tracker.Checkouts] lists them:
+// for callers that filter checkouts one by one before grouping them with
+// [GroupCheckouts].
+type Checkout struct {
+	ID      CheckoutID
+	Kind    Kind
+	Op      string
+	Label   string
+	Scope   string // name of the scope (client) that made it
+	Start   time.Time
+	Dropped bool
+	// Stack is the caller's stack, library and runtime frames trimmed, the
+	// caller's own frame first; nil when no stack was captured.
+	Stack []Frame
+}
+
+// CheckoutID identifies one checkout among all those of a process, including
+// a later checkout that reuses the same record. IDs are comparable.
+type CheckoutID struct {
+	r   *record
+	gen uint64
 }
 
 // pcStack is a captured stack by value: comparable, so it can key a map.
@@ -148,23 +160,47 @@ func (t *Tracker) Report() Report { return t.report(nil) }
 // Report returns the outstanding checkouts of this scope only.
 func (s *Scope) Report() Report { return s.t.report(s) }
 
+// report takes the time after the checkouts, so no age comes out negative.
 func (t *Tracker) report(only *Scope) Report {
-	var snaps []snapshot
+	cs := t.checkouts(only)
+	return GroupCheckouts(t.cfg.now(), cs)
+}
+
+// Checkouts returns every outstanding checkout of the tracker, one by one.
+func (t *Tracker) Checkouts() []Checkout { return t.checkouts(nil) }
+
+// checkouts copies the live records (of one scope, unless only is nil) under
+// their shard locks, then symbolizes their stacks outside the locks, each
+// distinct stack once: a leak in a loop repeats one stack.
+func (t *Tracker) checkouts(only *Scope) []Checkout {
+	var out []Checkout
+	var stacks []pcStack
 	t.each(func(r *record) {
 		if only != nil && r.scope != only {
 			return
 		}
-		snap := snapshot{
-			kind: r.kind, op: r.op, label: r.label, scope: r.scope.name,
-			start: r.start, dropped: r.dropped,
-			stack: pcStack{n: r.npc},
-		}
+		out = append(out, Checkout{
+			ID: CheckoutID{r: r, gen: r.gen}, Kind: r.kind, Op: r.op, Label: r.label,
+			Scope: r.scope.name, Start: r.start, Dropped: r.dropped,
+		})
 		// Copy only the captured frames: what lies past npc is left over
 		// from the record's earlier uses and would split equal stacks.
-		copy(snap.stack.pcs[:], r.pcs[:r.npc])
-		snaps = append(snaps, snap)
+		st := pcStack{n: r.npc}
+		copy(st.pcs[:], r.pcs[:r.npc])
+		stacks = append(stacks, st)
 	})
-	return buildReport(t.cfg.now(), snaps)
+	symbolized := make(map[pcStack][]Frame)
+	for i, key := range stacks {
+		frames, ok := symbolized[key]
+		if !ok {
+			for _, rf := range stack.Frames(key.pcs[:key.n]) {
+				frames = append(frames, Frame{Function: rf.Function, File: rf.File, Line: rf.Line})
+			}
+			symbolized[key] = frames
+		}
+		out[i].Stack = frames
+	}
+	return out
 }
 
 type groupKey struct {
@@ -173,30 +209,18 @@ type groupKey struct {
 	site Frame
 }
 
-func buildReport(now time.Time, snaps []snapshot) Report {
-	// Symbolize each distinct stack once: a leak in a loop repeats one stack.
-	symbolized := make(map[pcStack][]Frame)
-	frames := func(key pcStack) []Frame {
-		if f, ok := symbolized[key]; ok {
-			return f
-		}
-		var out []Frame
-		for _, rf := range stack.Frames(key.pcs[:key.n]) {
-			out = append(out, Frame{Function: rf.Function, File: rf.File, Line: rf.Line})
-		}
-		symbolized[key] = out
-		return out
-	}
-
+// GroupCheckouts groups checkouts by kind, operation and call site into a
+// report taken at now, as [Tracker.Report] does.
+func GroupCheckouts(now time.Time, checkouts []Checkout) Report {
 	index := make(map[groupKey]int)
 	var groups []Group
-	for _, s := range snaps {
-		st := frames(s.stack)
-		key := groupKey{kind: s.kind, op: s.op}
+	for _, c := range checkouts {
+		st := c.Stack
+		key := groupKey{kind: c.Kind, op: c.Op}
 		if len(st) > 0 {
 			key.site = st[0]
 		}
-		age := now.Sub(s.start)
+		age := now.Sub(c.Start)
 		i, ok := index[key]
 		if !ok {
 			i = len(groups)
@@ -205,17 +229,17 @@ func buildReport(now time.Time, snaps []snapshot) Report {
 		}
 		g := &groups[i]
 		g.Count++
-		if s.dropped {
+		if c.Dropped {
 			g.Dropped++
 		}
 		if age > g.Oldest {
 			g.Oldest, g.Stack = age, st
 		}
-		if s.scope != "" && !slices.Contains(g.Scopes, s.scope) {
-			g.Scopes = append(g.Scopes, s.scope)
+		if c.Scope != "" && !slices.Contains(g.Scopes, c.Scope) {
+			g.Scopes = append(g.Scopes, c.Scope)
 		}
-		if s.label != "" && len(g.Labels) < maxLabels && !slices.Contains(g.Labels, s.label) {
-			g.Labels = append(g.Labels, s.label)
+		if c.Label != "" && len(g.Labels) < maxLabels && !slices.Contains(g.Labels, c.Label) {
+			g.Labels = append(g.Labels, c.Label)
 		}
 	}
 	slices.SortStableFunc(groups, func(a, b Group) int {

@@ -1,0 +1,23 @@
+package redisleak
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// VerifyTestMain runs the tests of m and then checks, as [Find] does, that
+// no checkout is left outstanding. When the tests passed but something
+// leaked, it prints the report on stderr and exits with status 1. Use it as
+//
+//	func TestMain(m *testing.M) { redisleak.VerifyTestMain(m) }
+func VerifyTestMain(m *testing.M, opts ...Option) {
+	code := m.Run()
+	if code == 0 {
+		if err := Find(opts...); err != nil {
+			fmt.Fprintf(os.Stderr, "redisleak: leaks found after the tests passed:\n%v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}

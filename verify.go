@@ -1,0 +1,162 @@
+package redisleak
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/redisleak/redisleak/internal/stack"
+	"github.com/redisleak/redisleak/tracker"
+)
+
+// ErrLeaked is matched (with errors.Is) by the error [Find] returns.
+var ErrLeaked = errors.New("redisleak: outstanding checkouts found")
+
+// Find returns an error matching [ErrLeaked], whose text is the grouped
+// report, when any checkout of any tracker (or of the trackers of
+// [WithTrackers]) is still outstanding after the settle time; nil otherwise.
+// With [WithGoroutines] it also returns goleak's error for leaked goroutines.
+func Find(opts ...Option) error {
+	cfg := buildConfig(opts)
+	return cfg.find(func(tracker.Checkout) owner { return ownerThis })
+}
+
+// VerifyNone fails t, printing the grouped report, when a checkout that t
+// made is still outstanding. Use it as
+//
+//	defer redisleak.VerifyNone(t)
+//
+// Like goleak, it retries for a short settle time before it flags, so a
+// connection being returned right now is not reported.
+//
+// Parallel tests. A checkout is blamed on the test whose function appears in
+// its stack (a Conn, Pub/Sub, client or blocking command records one), so a
+// t.Parallel() test is not blamed for another test's checkouts. A checkout
+// made on a goroutine the test started has no test in its stack, and one
+// without a recorded stack (a plain command) names no caller: such checkouts
+// are reported too, under a heading that says they could not be attributed.
+// To isolate a test completely, give its clients their own tracker
+// (pool.WithTracker) and check only that one with [WithTrackers].
+func VerifyNone(t testing.TB, opts ...Option) {
+	t.Helper()
+	cfg := buildConfig(opts)
+	test := topTest(t.Name())
+	if err := cfg.find(func(c tracker.Checkout) owner { return attribute(c, test) }); err != nil {
+		t.Error(err)
+	}
+}
+
+type owner int
+
+const (
+	ownerThis    owner = iota // made by the test being checked
+	ownerOther                // made by another test: not this test's leak
+	ownerUnknown              // no test in the stack
+)
+
+// find retries until nothing counts or the settle time passes, then reports.
+func (c *config) find(ownerOf func(tracker.Checkout) owner) error {
+	deadline := time.Now().Add(c.settle)
+	delay := time.Millisecond
+	for {
+		mine, unknown := c.outstanding(ownerOf)
+		if len(mine)+len(unknown) == 0 {
+			return c.findGoroutines()
+		}
+		if time.Now().After(deadline) {
+			return errors.Join(leakError(mine, unknown), c.findGoroutines())
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 100*time.Millisecond)
+	}
+}
+
+func (c *config) outstanding(ownerOf func(tracker.Checkout) owner) (mine, unknown []tracker.Checkout) {
+	trackers := c.trackers
+	if trackers == nil {
+		trackers = tracker.All()
+	}
+	for _, t := range trackers {
+		for _, co := range t.Checkouts() {
+			if c.ignored(co) {
+				continue
+			}
+			switch ownerOf(co) {
+			case ownerThis:
+				mine = append(mine, co)
+			case ownerUnknown:
+				unknown = append(unknown, co)
+			}
+		}
+	}
+	return mine, unknown
+}
+
+func (c *config) findGoroutines() error {
+	if !c.goroutines {
+		return nil
+	}
+	return goleak.Find(c.goleakOptions...)
+}
+
+// leakError renders the checkouts found, those attributed first.
+func leakError(mine, unknown []tracker.Checkout) error {
+	now := time.Now()
+	var b strings.Builder
+	b.WriteString(ErrLeaked.Error())
+	if len(mine) > 0 {
+		b.WriteString("\n\n")
+		b.WriteString(tracker.GroupCheckouts(now, mine).String())
+	}
+	if len(unknown) > 0 {
+		b.WriteString("\n\nnot attributed to any test (made on another goroutine, or a command without a recorded stack); when tests run in parallel these may be another test's:\n")
+		b.WriteString(tracker.GroupCheckouts(now, unknown).String())
+	}
+	return &leakErr{text: b.String()}
+}
+
+type leakErr struct{ text string }
+
+func (e *leakErr) Error() string { return e.text }
+func (e *leakErr) Unwrap() error { return ErrLeaked }
+
+// topTest returns the top-level test of a test name: "TestA" for "TestA/sub".
+func topTest(name string) string {
+	top, _, _ := strings.Cut(name, "/")
+	return top
+}
+
+// attribute tells whose checkout c is, from the test functions in its stack.
+func attribute(c tracker.Checkout, test string) owner {
+	for _, f := range c.Stack {
+		name := testFunction(f.Function)
+		if name == "" {
+			continue
+		}
+		if name == test {
+			return ownerThis
+		}
+		return ownerOther
+	}
+	return ownerUnknown
+}
+
+// testFunction returns the test a frame's function belongs to ("TestA" for
+// "example.com/app.TestA.func1"), or "" when it is not a test's.
+func testFunction(function string) string {
+	pkg := stack.PackagePath(function)
+	rest := strings.TrimPrefix(strings.TrimPrefix(function, pkg), ".")
+	name, _, _ := strings.Cut(rest, ".")
+	if !strings.HasPrefix(name, "Test") || name == "TestMain" {
+		return ""
+	}
+	if len(name) > 4 {
+		if r := name[4]; r >= 'a' && r <= 'z' {
+			return "" // "Testify" is not a test
+		}
+	}
+	return name
+}

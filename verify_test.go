@@ -1,0 +1,183 @@
+package redisleak_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/redisleak/redisleak"
+	"github.com/redisleak/redisleak/internal/testserver"
+	"github.com/redisleak/redisleak/pool"
+	"github.com/redisleak/redisleak/tracker"
+)
+
+// The tests named TestScenario* are run only in a child process started by
+// runScenario: some of them fail on purpose.
+const scenarioEnv = "REDISLEAK_SCENARIO"
+
+func scenarioOnly(t *testing.T) {
+	if os.Getenv(scenarioEnv) == "" {
+		t.Skip("a scenario for TestVerifyNone; runs in a child process")
+	}
+}
+
+// runScenario runs the tests matching pattern in a child process and returns
+// its output and whether it passed.
+func runScenario(t *testing.T, pattern string) (string, bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run", pattern, "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), scenarioEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("running %s: %v", pattern, err)
+	}
+	return string(out), err == nil
+}
+
+func scenarioClient(t *testing.T) *pool.Client {
+	srv := testserver.Mini(t)
+	c, err := pool.NewClient(&redis.Options{Addr: srv.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// forgetConn is the leak the scenarios look for.
+func forgetConn(t *testing.T, c *pool.Client) {
+	if err := c.Conn().Ping(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestScenarioLeaky(t *testing.T) {
+	scenarioOnly(t)
+	defer redisleak.VerifyNone(t)
+	c := scenarioClient(t)
+	forgetConn(t, c)
+	t.Cleanup(func() { _ = c.Close() })
+}
+
+func TestScenarioClean(t *testing.T) {
+	scenarioOnly(t)
+	defer redisleak.VerifyNone(t)
+	c := scenarioClient(t)
+	cn := c.Conn()
+	if err := cn.Ping(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cn.Close()
+	t.Cleanup(func() { _ = c.Close() })
+}
+
+// leakerLeaked is closed once the parallel leaker has leaked, so that the
+// bystander checks while another test's leak is outstanding.
+var leakerLeaked = make(chan struct{})
+
+func TestScenarioParallelLeaker(t *testing.T) {
+	scenarioOnly(t)
+	t.Parallel()
+	defer redisleak.VerifyNone(t)
+	c := scenarioClient(t)
+	forgetConn(t, c)
+	close(leakerLeaked)
+	t.Cleanup(func() { _ = c.Close() })
+}
+
+func TestScenarioParallelBystander(t *testing.T) {
+	scenarioOnly(t)
+	t.Parallel()
+	defer redisleak.VerifyNone(t)
+	defer func() { <-leakerLeaked }() // runs before VerifyNone
+	c := scenarioClient(t)
+	for range 50 {
+		cn := c.Conn()
+		if err := cn.Ping(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cn.Close()
+	}
+	t.Cleanup(func() { _ = c.Close() })
+}
+
+func TestVerifyNone(t *testing.T) {
+	out, ok := runScenario(t, "^TestScenarioLeaky$")
+	if ok || !strings.Contains(out, "--- FAIL: TestScenarioLeaky") {
+		t.Fatalf("a leaking test passed under VerifyNone:\n%s", out)
+	}
+	for _, want := range []string{"1 × conn", "redisleak_test.forgetConn", "verify_test.go:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("failure text lacks %q:\n%s", want, out)
+		}
+	}
+
+	if out, ok := runScenario(t, "^TestScenarioClean$"); !ok {
+		t.Fatalf("a clean test failed under VerifyNone:\n%s", out)
+	}
+
+	out, ok = runScenario(t, "^TestScenarioParallel")
+	if ok || !strings.Contains(out, "--- FAIL: TestScenarioParallelLeaker") || strings.Contains(out, "--- FAIL: TestScenarioParallelBystander") {
+		t.Fatalf("parallel tests: want only the leaker to fail:\n%s", out)
+	}
+}
+
+func TestFind(t *testing.T) {
+	srv := testserver.Mini(t)
+	ignore := goleak.IgnoreCurrent()
+	tr := tracker.New()
+	c, err := pool.NewClient(&redis.Options{Addr: srv.Addr()}, pool.WithTracker(tr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := redisleak.Find(redisleak.WithTrackers(tr), redisleak.WithSettle(0)); err != nil {
+		t.Fatalf("Find on a fresh client = %v", err)
+	}
+	cn := c.Conn()
+	err = redisleak.Find(redisleak.WithTrackers(tr), redisleak.WithSettle(0))
+	if !errors.Is(err, redisleak.ErrLeaked) || !strings.Contains(err.Error(), "TestFind") {
+		t.Fatalf("Find with a Conn open = %v", err)
+	}
+	for name, opt := range map[string]redisleak.Option{
+		"kind":    redisleak.IgnoreKinds(tracker.KindConn),
+		"top":     redisleak.IgnoreTopFunction("github.com/redisleak/redisleak_test.TestFind"),
+		"any":     redisleak.IgnoreAnyFunction("testing.tRunner"),
+		"current": redisleak.IgnoreCurrent(),
+	} {
+		if err := redisleak.Find(redisleak.WithTrackers(tr), redisleak.WithSettle(0), opt); err != nil {
+			t.Errorf("Find ignoring by %s = %v", name, err)
+		}
+	}
+	_ = cn.Close()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := redisleak.Find(redisleak.WithTrackers(tr), redisleak.WithGoroutines(ignore)); err != nil {
+		t.Fatalf("Find after Close = %v", err)
+	}
+}
+
+func TestVerifyTestMain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs another test binary")
+	}
+	run := func(leak string) (string, error) {
+		cmd := exec.Command("go", "test", "-count=1", "./internal/testmaincheck")
+		cmd.Env = append(os.Environ(), "REDISLEAK_TESTMAIN_LEAK="+leak)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("0"); err != nil {
+		t.Fatalf("clean run failed: %v\n%s", err, out)
+	}
+	out, err := run("1")
+	if err == nil || !strings.Contains(out, "leaks found after the tests passed") || !strings.Contains(out, "testmaincheck.TestMaybeLeak") {
+		t.Fatalf("leaking run: err %v\n%s", err, out)
+	}
+}
