@@ -26,7 +26,7 @@ type record struct {
 	kind       Kind
 	op         string // command name or other short operation name, never arguments
 	label      string
-	start      time.Time
+	start      time.Duration   // since clockBase
 	done       <-chan struct{} // when non-nil and closed, the checkout ends by itself; see Scope.CheckoutUntil
 	npc        int
 	pcs        [maxDepth]uintptr

@@ -181,7 +181,7 @@ func (t *Tracker) checkouts(only *Scope) []Checkout {
 		}
 		out = append(out, Checkout{
 			ID: CheckoutID{r: r, gen: r.gen}, Kind: r.kind, Op: r.op, Label: r.label,
-			Scope: r.scope.name, Start: r.start, Dropped: r.dropped,
+			Scope: r.scope.name, Start: clockBase.Add(r.start), Dropped: r.dropped,
 		})
 		// Copy only the captured frames: what lies past npc is left over
 		// from the record's earlier uses and would split equal stacks.

@@ -146,7 +146,7 @@ func (s *Scope) checkout(ctx context.Context, kind Kind, op string, skip int, wi
 	if ctx != nil {
 		label, _ = ctx.Value(labelKey{}).(string)
 	}
-	now := s.t.cfg.now()
+	now := s.t.cfg.since()
 
 	sh := r.shard
 	sh.mu.Lock()
@@ -204,7 +204,7 @@ func (tok Token) MarkDropped() bool {
 // expected to live long, and is a leak only when it is garbage-collected
 // without Close.
 type Origin struct {
-	start time.Time
+	start time.Duration // since clockBase
 	label string
 	pcs   []uintptr
 }
@@ -217,7 +217,7 @@ func (s *Scope) Origin(ctx context.Context, skip int) Origin {
 	if ctx != nil {
 		label, _ = ctx.Value(labelKey{}).(string)
 	}
-	return Origin{start: s.t.cfg.now(), label: label, pcs: pcs[:n]}
+	return Origin{start: s.t.cfg.since(), label: label, pcs: pcs[:n]}
 }
 
 // Dropped registers an outstanding checkout of kind that is already marked
