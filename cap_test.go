@@ -389,20 +389,19 @@ func TestCapShedsIdleSockets(t *testing.T) {
 	defer c.Close()
 	ctx := context.Background()
 
-	// Fill the cap with idle pooled sockets: three commands at once.
-	var wg sync.WaitGroup
+	// Fill the cap with idle pooled sockets: three connections held at
+	// once, then returned to the pool.
+	var held []*pool.Conn
 	for range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cn := c.Conn()
-			defer cn.Close()
-			if err := cn.Ping(ctx).Err(); err != nil {
-				t.Error(err)
-			}
-		}()
+		cn := c.Conn()
+		if err := cn.Ping(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, cn)
 	}
-	wg.Wait()
+	for _, cn := range held {
+		_ = cn.Close()
+	}
 	waitClients(t, srv, 3)
 	if st := c.Stats(); st.OpenConnections != 3 || st.Idle != 3 {
 		t.Fatalf("before: %+v, want 3 idle sockets", st)
