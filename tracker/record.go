@@ -21,6 +21,7 @@ type record struct {
 	gen        uint64 // bumped on every release; a Token matches only its own generation
 	live       bool   // linked into shard.head, not yet released
 	dropped    bool   // its holder was garbage-collected without being released
+	profiled   bool   // added to checkoutProfile; removed before the record is reused
 	prev, next *record
 	scope      *Scope
 	kind       Kind

@@ -148,9 +148,17 @@ func (s *Scope) checkout(ctx context.Context, kind Kind, op string, skip int, wi
 	}
 	now := s.t.cfg.since()
 
+	// Long-lived checkouts also go into the pprof profile; commands would
+	// pay for its global lock on every call.
+	profiled := withStack && !kind.shortLived()
+	if profiled {
+		checkoutProfile.Add(r, skip+1)
+	}
+
 	sh := r.shard
 	sh.mu.Lock()
 	r.scope, r.kind, r.op, r.label, r.start, r.npc = s, kind, op, label, now, npc
+	r.profiled = profiled
 	sh.link(r)
 	tok := Token{r: r, gen: r.gen}
 	sh.mu.Unlock()
@@ -175,8 +183,18 @@ func (tok Token) Release() bool {
 	t := r.scope.t
 	sh.unlink(r)
 	sh.mu.Unlock()
-	t.records.Put(r)
+	t.recycle(r)
 	return true
+}
+
+// recycle returns a released record to the pool, out of the profile first:
+// the profile is keyed by record, and the record is about to be reused.
+func (t *Tracker) recycle(r *record) {
+	if r.profiled {
+		r.profiled = false
+		checkoutProfile.Remove(r)
+	}
+	t.records.Put(r)
 }
 
 // MarkDropped records that whatever held the checkout was garbage-collected
@@ -241,10 +259,17 @@ func (s *Scope) Dropped(kind Kind, o Origin) {
 // [Token.Release].
 func (s *Scope) CheckoutAt(kind Kind, op string, o Origin, done <-chan struct{}) Token {
 	r := s.t.records.Get().(*record)
+	// A dropped client is registered from a cleanup goroutine, whose stack
+	// says nothing; other late checkouts are made on their holder's path.
+	profiled := kind != KindClient && !kind.shortLived()
+	if profiled {
+		checkoutProfile.Add(r, 1)
+	}
 	sh := r.shard
 	sh.mu.Lock()
 	r.scope, r.kind, r.op, r.label, r.start = s, kind, op, o.label, o.start
 	r.npc = copy(r.pcs[:], o.pcs)
+	r.profiled = profiled
 	sh.link(r)
 	if done != nil {
 		r.done = done
@@ -278,7 +303,7 @@ func (t *Tracker) Stats() Stats {
 		st.Dropped += sh.dropped
 		sh.mu.Unlock()
 		for _, r := range ended {
-			t.records.Put(r)
+			t.recycle(r)
 		}
 	}
 	st.Outstanding = st.Checkouts - st.Releases
@@ -309,7 +334,7 @@ func (t *Tracker) each(fn func(*record)) {
 		}
 		sh.mu.Unlock()
 		for _, r := range ended {
-			t.records.Put(r)
+			t.recycle(r)
 		}
 	}
 }
