@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -58,6 +59,8 @@ type state struct {
 	mu            sync.Mutex
 	clientCleanup runtime.Cleanup // reports the client if dropped; stopped by Close
 
+	releaseDump func() // in debug mode, ends this client's hold on the SIGUSR1 dump
+
 	watchers    sync.WaitGroup // one per open Pub/Sub
 	connSockets atomic.Int64   // open Conns that have run a command, so hold a socket
 	shed        atomic.Int64   // pooled sockets closed to make room for a Pub/Sub
@@ -107,18 +110,27 @@ func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 	st.rc = redis.NewClient(&o)
 	st.rc.AddHook(&hook{st: st})
 
+	st.releaseDump = func() {}
+	if tracker.Debug() {
+		st.releaseDump = tracker.HoldSignalDump()
+	}
+
 	c := &Client{Client: st.rc, st: st}
 	origin := st.scope.Origin(context.Background(), 1)
-	st.clientCleanup = runtime.AddCleanup(c, reportDropped, droppedClient{scope: st.scope, origin: origin})
+	st.clientCleanup = runtime.AddCleanup(c, reportDropped, droppedClient{scope: st.scope, origin: origin, releaseDump: st.releaseDump})
 	return c, nil
 }
 
 type droppedClient struct {
-	scope  *tracker.Scope
-	origin tracker.Origin
+	scope       *tracker.Scope
+	origin      tracker.Origin
+	releaseDump func()
 }
 
-func reportDropped(d droppedClient) { d.scope.Dropped(tracker.KindClient, d.origin) }
+func reportDropped(d droppedClient) {
+	d.scope.Dropped(tracker.KindClient, d.origin)
+	d.releaseDump()
+}
 
 func addrName(o *redis.Options) string {
 	if o.Addr == "" {
@@ -153,6 +165,10 @@ func (st *state) close() error {
 	err := st.rc.Close()
 	st.lim.drains.Wait()
 
+	if tracker.Debug() {
+		fmt.Fprintf(os.Stderr, "redisleak: client %s closed\n%s\n", st.scope.Name(), st.scope.Report())
+	}
+	st.releaseDump()
 	if leaked.Len() == 0 {
 		return err
 	}
