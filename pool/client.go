@@ -60,6 +60,7 @@ type state struct {
 	clientCleanup runtime.Cleanup // reports the client if dropped; stopped by Close
 
 	releaseDump func() // in debug mode, ends this client's hold on the SIGUSR1 dump
+	stopWatch   func() // ends the held-too-long watch
 
 	watchers    sync.WaitGroup // one per open Pub/Sub
 	connSockets atomic.Int64   // open Conns that have run a command, so hold a socket
@@ -74,7 +75,7 @@ type state struct {
 // adjusts. It fails, naming the field and value, on nil options, negative
 // sizes and bad option values.
 func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
-	cfg := config{tracker: nil, logger: slog.Default()}
+	cfg := config{logger: slog.Default(), heldTooLong: tracker.DefaultHeldTooLong()}
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("pool: NewClient: nil Option")
@@ -110,6 +111,11 @@ func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 	st.rc = redis.NewClient(&o)
 	st.rc.AddHook(&hook{st: st})
 
+	st.stopWatch = st.scope.WatchHeld(tracker.WatchConfig{
+		Limits:         cfg.heldTooLong,
+		Log:            cfg.logger,
+		HolderFunction: "github.com/redisleak/redisleak/pool.(*hook)",
+	})
 	st.releaseDump = func() {}
 	if tracker.Debug() {
 		st.releaseDump = tracker.HoldSignalDump()
@@ -117,7 +123,7 @@ func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 
 	c := &Client{Client: st.rc, st: st}
 	origin := st.scope.Origin(context.Background(), 1)
-	st.clientCleanup = runtime.AddCleanup(c, reportDropped, droppedClient{scope: st.scope, origin: origin, releaseDump: st.releaseDump})
+	st.clientCleanup = runtime.AddCleanup(c, reportDropped, droppedClient{scope: st.scope, origin: origin, releaseDump: st.releaseDump, stopWatch: st.stopWatch})
 	return c, nil
 }
 
@@ -125,11 +131,16 @@ type droppedClient struct {
 	scope       *tracker.Scope
 	origin      tracker.Origin
 	releaseDump func()
+	stopWatch   func()
 }
 
+// reportDropped runs when a client is garbage-collected without Close: it
+// reports the leak and ends what the client ran, so that nothing of the
+// library outlives it.
 func reportDropped(d droppedClient) {
 	d.scope.Dropped(tracker.KindClient, d.origin)
 	d.releaseDump()
+	d.stopWatch()
 }
 
 func addrName(o *redis.Options) string {
@@ -162,6 +173,7 @@ func (st *state) close() error {
 	})
 	close(st.closing)
 	st.watchers.Wait()
+	st.stopWatch()
 	err := st.rc.Close()
 	st.lim.drains.Wait()
 

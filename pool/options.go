@@ -3,6 +3,7 @@ package pool
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/redisleak/redisleak/tracker"
 )
@@ -11,6 +12,7 @@ import (
 type Option func(*config)
 
 type config struct {
+	heldTooLong    tracker.HeldTooLong
 	maxConnections int
 	tracker        *tracker.Tracker
 	logger         *slog.Logger
@@ -63,5 +65,21 @@ func WithLogger(l *slog.Logger) Option {
 			return
 		}
 		c.logger = l
+	}
+}
+
+// WithHeldTooLong sets how long a checkout of kind may be held before the
+// client logs it at WARN, with its origin and the stacks of the goroutines
+// that may hold it, and then at INFO when it comes back; d <= 0 turns the
+// check off for kind. The defaults are [tracker.DefaultHeldTooLong]: 10s for
+// a command or pipeline, 5m for a blocking command, off for dedicated
+// connections and Pub/Subs, which live long by design.
+func WithHeldTooLong(kind tracker.Kind, d time.Duration) Option {
+	return func(c *config) {
+		if _, err := tracker.ParseKind(kind.String()); err != nil {
+			c.errs = append(c.errs, fmt.Errorf("pool: WithHeldTooLong(%s, %s): unknown kind", kind, d))
+			return
+		}
+		c.heldTooLong[kind] = d
 	}
 }

@@ -22,6 +22,7 @@ type record struct {
 	live       bool   // linked into shard.head, not yet released
 	dropped    bool   // its holder was garbage-collected without being released
 	profiled   bool   // added to checkoutProfile; removed before the record is reused
+	warned     bool   // reported as held too long; its release is reported too
 	prev, next *record
 	scope      *Scope
 	kind       Kind
@@ -74,6 +75,7 @@ func (s *shard) unlink(r *record) {
 	r.scope = nil
 	r.label = ""
 	r.op = ""
+	r.warned = false
 	if r.done != nil {
 		r.done = nil
 		s.untilLive--

@@ -173,32 +173,57 @@ func (t *Tracker) Checkouts() []Checkout { return t.checkouts(nil) }
 // their shard locks, then symbolizes their stacks outside the locks, each
 // distinct stack once: a leak in a loop repeats one stack.
 func (t *Tracker) checkouts(only *Scope) []Checkout {
-	var out []Checkout
-	var stacks []pcStack
+	var copies []pending
 	t.each(func(r *record) {
-		if only != nil && r.scope != only {
-			return
+		if only == nil || r.scope == only {
+			copies = append(copies, r.copy())
 		}
-		out = append(out, Checkout{
-			ID: CheckoutID{r: r, gen: r.gen}, Kind: r.kind, Op: r.op, Label: r.label,
-			Scope: r.scope.name, Start: clockBase.Add(r.start), Dropped: r.dropped,
-		})
-		// Copy only the captured frames: what lies past npc is left over
-		// from the record's earlier uses and would split equal stacks.
-		st := pcStack{n: r.npc}
-		copy(st.pcs[:], r.pcs[:r.npc])
-		stacks = append(stacks, st)
 	})
+	out := make([]Checkout, len(copies))
 	symbolized := make(map[pcStack][]Frame)
-	for i, key := range stacks {
-		frames, ok := symbolized[key]
+	for i, p := range copies {
+		frames, ok := symbolized[p.stack]
 		if !ok {
-			for _, rf := range stack.Frames(key.pcs[:key.n]) {
-				frames = append(frames, Frame{Function: rf.Function, File: rf.File, Line: rf.Line})
-			}
-			symbolized[key] = frames
+			frames = p.stack.frames()
+			symbolized[p.stack] = frames
 		}
+		out[i] = p.Checkout
 		out[i].Stack = frames
+	}
+	return out
+}
+
+// pending is a checkout copied under its shard's lock, its stack still to be
+// symbolized once the lock is dropped.
+type pending struct {
+	Checkout
+	stack pcStack
+}
+
+// copy copies r; the caller holds r's shard lock.
+func (r *record) copy() pending {
+	p := pending{Checkout: Checkout{
+		ID: CheckoutID{r: r, gen: r.gen}, Kind: r.kind, Op: r.op, Label: r.label,
+		Scope: r.scope.name, Start: clockBase.Add(r.start), Dropped: r.dropped,
+	}}
+	// Copy only the captured frames: what lies past npc is left over from
+	// the record's earlier uses and would split equal stacks.
+	p.stack.n = r.npc
+	copy(p.stack.pcs[:], r.pcs[:r.npc])
+	return p
+}
+
+// resolve returns the checkout with its stack symbolized.
+func (p pending) resolve() Checkout {
+	c := p.Checkout
+	c.Stack = p.stack.frames()
+	return c
+}
+
+func (st pcStack) frames() []Frame {
+	var out []Frame
+	for _, rf := range stack.Frames(st.pcs[:st.n]) {
+		out = append(out, Frame{Function: rf.Function, File: rf.File, Line: rf.Line})
 	}
 	return out
 }

@@ -88,9 +88,10 @@ func (t *Tracker) Capture() Capture { return t.cfg.capture }
 // owner can report only its own. A Scope costs nothing to keep; it holds no
 // resources and needs no closing.
 type Scope struct {
-	t    *Tracker
-	id   uint64
-	name string
+	t     *Tracker
+	id    uint64
+	name  string
+	watch atomic.Pointer[watcher] // set while WatchHeld runs
 }
 
 // NewScope returns a new scope named name; the name heads the scope's lines in
@@ -180,10 +181,21 @@ func (tok Token) Release() bool {
 		sh.mu.Unlock()
 		return false
 	}
-	t := r.scope.t
+	scope := r.scope
+	t := scope.t
+	var back *pending
+	if r.warned {
+		p := r.copy()
+		back = &p
+	}
 	sh.unlink(r)
 	sh.mu.Unlock()
 	t.recycle(r)
+	if back != nil {
+		if w := scope.watch.Load(); w != nil {
+			w.returned(*back)
+		}
+	}
 	return true
 }
 

@@ -1,0 +1,128 @@
+package pool_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisleak/redisleak/internal/testserver"
+	"github.com/redisleak/redisleak/pool"
+	"github.com/redisleak/redisleak/tracker"
+)
+
+// logRecorder keeps every log record.
+type logRecorder struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.records = append(l.records, r.Clone())
+	return nil
+}
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
+
+// find returns the records with message msg, each as its attributes.
+func (l *logRecorder) find(msg string) []map[string]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]string
+	for _, r := range l.records {
+		if r.Message != msg {
+			continue
+		}
+		attrs := map[string]string{"level": r.Level.String()}
+		r.Attrs(func(a slog.Attr) bool {
+			attrs[a.Key] = a.Value.String()
+			return true
+		})
+		out = append(out, attrs)
+	}
+	return out
+}
+
+func TestHeldTooLong(t *testing.T) {
+	srv := testserver.Any(t)
+	logs := &logRecorder{}
+	c, err := pool.NewClient(&redis.Options{Addr: srv.Addr()},
+		pool.WithTracker(tracker.New()),
+		pool.WithLogger(slog.New(logs)),
+		pool.WithHeldTooLong(tracker.KindBlocking, 50*time.Millisecond),
+		pool.WithHeldTooLong(tracker.KindCommand, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+
+	// A blocking command held for a second: one WARN while it waits, one INFO
+	// once it returns.
+	if err := c.BLPop(ctx, time.Second, "empty").Err(); err != redis.Nil {
+		t.Fatalf("BLPOP = %v, want redis.Nil", err)
+	}
+	warns := logs.find("redisleak: connection held too long")
+	if len(warns) != 1 {
+		t.Fatalf("%d WARNs, want 1: %v", len(warns), warns)
+	}
+	w := warns[0]
+	if w["level"] != "WARN" || w["kind"] != "blocking" || w["op"] != "blpop" || !strings.Contains(w["origin"], "TestHeldTooLong") {
+		t.Errorf("WARN = %v", w)
+	}
+	if !strings.Contains(w["holders"], "goroutine ") || !strings.Contains(w["holders"], "TestHeldTooLong") {
+		t.Errorf("WARN lacks the holder's current stack: %q", w["holders"])
+	}
+	backs := logs.find("redisleak: connection held too long was released")
+	if len(backs) != 1 || backs[0]["level"] != "INFO" || backs[0]["kind"] != "blocking" {
+		t.Fatalf("INFO on return = %v, want one", backs)
+	}
+
+	// A dedicated connection is off by default, however long it is held.
+	cn := c.Conn()
+	if err := cn.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	_ = cn.Close()
+	if n := len(logs.find("redisleak: connection held too long")); n != 1 {
+		t.Fatalf("%d WARNs after holding a Conn, want still 1", n)
+	}
+}
+
+func TestHeldTooLongBadKind(t *testing.T) {
+	_, err := pool.NewClient(&redis.Options{}, pool.WithHeldTooLong(tracker.Kind(0), time.Second))
+	if err == nil || !strings.Contains(err.Error(), "WithHeldTooLong(kind(0)") {
+		t.Fatalf("NewClient with a bad kind = %v", err)
+	}
+}
+
+// A slow command records no stack; its WARN shows the stacks of the
+// goroutines inside the tracking hook instead.
+func TestHeldTooLongCommandHolders(t *testing.T) {
+	srv := testserver.Redis(t, "--enable-debug-command", "local")
+	logs := &logRecorder{}
+	c, err := pool.NewClient(&redis.Options{Addr: srv.Addr()},
+		pool.WithTracker(tracker.New()),
+		pool.WithLogger(slog.New(logs)),
+		pool.WithHeldTooLong(tracker.KindCommand, 50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Do(context.Background(), "debug", "sleep", "0.3").Err(); err != nil {
+		t.Fatal(err)
+	}
+	warns := logs.find("redisleak: connection held too long")
+	if len(warns) != 1 || warns[0]["op"] != "debug" || warns[0]["origin"] != "not captured" ||
+		!strings.Contains(warns[0]["holders"], "TestHeldTooLongCommandHolders") {
+		t.Fatalf("WARN for a slow command = %v", warns)
+	}
+}
