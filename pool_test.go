@@ -428,3 +428,19 @@ func TestDroppedConnAndPubSubReported(t *testing.T) {
 		t.Fatalf("a dropped Conn still holds its socket: %+v", st)
 	}
 }
+
+func TestLabelsInReports(t *testing.T) {
+	srv := testserver.Redis(t)
+	c := newClient(t, srv)
+	defer c.Close()
+	ctx := tracker.WithLabel(context.Background(), "req-42")
+	ps := c.Subscribe(ctx, "ch")
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := c.Report()
+	if len(r.Groups) != 1 || len(r.Groups[0].Labels) != 1 || r.Groups[0].Labels[0] != "req-42" || !strings.Contains(r.String(), "labels req-42") {
+		t.Fatalf("label not in the report:\n%s", r)
+	}
+}
