@@ -523,3 +523,32 @@ func withPoolTimeout(o *redis.Options, d time.Duration) *redis.Options {
 	o.PoolTimeout = d
 	return o
 }
+
+// A user whose ACL forbids ECHO, the marker of a reservation, still gets
+// its Pub/Sub under the cap.
+func TestCapReservationWithoutEcho(t *testing.T) {
+	srv := testserver.Redis(t)
+	admin := srv.Admin()
+	ctx := context.Background()
+	if err := admin.Do(ctx, "ACL", "SETUSER", "limited", "on", ">pw", "~*", "&*", "+@all", "-echo").Err(); err != nil {
+		t.Fatal(err)
+	}
+	opt := options(srv)
+	opt.Username, opt.Password = "limited", "pw"
+	c, err := pool.NewClient(opt, pool.WithMaxConnections(2), pool.WithTracker(tracker.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Echo(ctx, "x").Err(); err == nil {
+		t.Fatal("ECHO allowed: the ACL does not test what it should")
+	}
+	ps := c.Subscribe(ctx, "ch")
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatalf("Subscribe without ECHO permission: %v", err)
+	}
+	if st := c.Stats(); st.Open.PubSub != 1 || st.Shed != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

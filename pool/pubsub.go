@@ -156,6 +156,12 @@ func (st *state) reserveTurn(ctx context.Context) (*redis.Conn, error) {
 	cl := st.lim.newClaim(st.marker)
 	err := hold.Echo(wctx, string(cl.marker)).Err()
 	st.lim.endClaim(cl)
+	var replied redis.Error
+	if errors.As(err, &replied) && cl.sock.Load() != nil {
+		// The server answered, with an error (an ACL without ECHO, say):
+		// the marker went out on the reserved socket all the same.
+		err = nil
+	}
 	if err != nil {
 		_ = hold.Close()
 		var limit *LimitError
