@@ -92,8 +92,10 @@ func (u *connUse) markUsed() {
 	}
 }
 
+// DialHook passes dials through.
 func (u *connUse) DialHook(next redis.DialHook) redis.DialHook { return next }
 
+// ProcessHook notes that the Conn has taken its socket.
 func (u *connUse) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		u.markUsed()
@@ -101,6 +103,7 @@ func (u *connUse) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
+// ProcessPipelineHook notes that the Conn has taken its socket.
 func (u *connUse) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		u.markUsed()

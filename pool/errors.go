@@ -36,6 +36,7 @@ type LimitError struct {
 // report stays in Holders.
 const maxHolderGroups = 5
 
+// Error names the cap, the sockets open and the top holders.
 func (e *LimitError) Error() string {
 	msg := fmt.Sprintf("redisleak: max connections reached: %d of %d sockets open", e.Open, e.Max)
 	if e.cause != nil {
@@ -65,6 +66,7 @@ type LeakError struct {
 	Report tracker.Report
 }
 
+// Error holds the report of what was left open.
 func (e *LeakError) Error() string {
 	return fmt.Sprintf("redisleak: client closed with %d outstanding checkouts\n%s", e.Report.Len(), e.Report)
 }
