@@ -1,0 +1,351 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// This file holds the CLIENT LIST parser and the analysis behind the
+// clients subcommand, as pure functions over the reply text so they can be
+// tested on fixed input. internal/testserver has a similar parser, but that
+// package imports "testing" and cannot be linked into a command.
+
+// Client is one connection as reported by CLIENT LIST. Fields the analysis
+// does not use are skipped, so replies from newer servers still parse.
+type Client struct {
+	ID    int64
+	Addr  string // host:port, [v6]:port, or a unix socket path
+	Name  string
+	Age   time.Duration // whole seconds
+	Idle  time.Duration // whole seconds
+	Flags string
+	DB    int
+	Sub   int
+	PSub  int
+	SSub  int // absent (zero) before redis 7.0
+	Cmd   string
+}
+
+// Blocked reports whether the client waits in a blocking command (flag b).
+func (c Client) Blocked() bool { return strings.ContainsRune(c.Flags, 'b') }
+
+// PubSub reports whether the client is in pub/sub mode: flag P, or any
+// channel, pattern or shard-channel subscription.
+func (c Client) PubSub() bool {
+	return strings.ContainsRune(c.Flags, 'P') || c.Sub > 0 || c.PSub > 0 || c.SSub > 0
+}
+
+// Host is the client's address without the port; unparsable addresses are
+// returned whole.
+func (c Client) Host() string {
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil || host == "" {
+		return c.Addr
+	}
+	return host
+}
+
+// parseClientList parses a CLIENT LIST reply: one client per line of
+// space-separated key=value pairs. Blank lines are skipped; a line without
+// an id, a pair without '=' or a bad number is an error, because a silently
+// wrong count is worse than none.
+func parseClientList(text string) ([]Client, error) {
+	var clients []Client
+	for n, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		c, err := parseClientLine(line)
+		if err != nil {
+			return nil, fmt.Errorf("CLIENT LIST reply line %d: %w", n+1, err)
+		}
+		clients = append(clients, c)
+	}
+	return clients, nil
+}
+
+func parseClientLine(line string) (Client, error) {
+	var (
+		c     Client
+		hasID bool
+		err   error
+	)
+	// CLIENT SETNAME rejects spaces, so splitting on whitespace is safe.
+	for _, pair := range strings.Fields(line) {
+		key, value, ok := strings.Cut(pair, "=")
+		if !ok {
+			return Client{}, fmt.Errorf("malformed pair %q", pair)
+		}
+		switch key {
+		case "id":
+			c.ID, err = strconv.ParseInt(value, 10, 64)
+			hasID = true
+		case "addr":
+			c.Addr = value
+		case "name":
+			c.Name = value
+		case "age":
+			c.Age, err = parseSeconds(value)
+		case "idle":
+			c.Idle, err = parseSeconds(value)
+		case "flags":
+			c.Flags = value
+		case "db":
+			c.DB, err = strconv.Atoi(value)
+		case "sub":
+			c.Sub, err = strconv.Atoi(value)
+		case "psub":
+			c.PSub, err = strconv.Atoi(value)
+		case "ssub":
+			c.SSub, err = strconv.Atoi(value)
+		case "cmd":
+			c.Cmd = value
+		}
+		if err != nil {
+			return Client{}, fmt.Errorf("field %s: invalid value %q", key, value)
+		}
+	}
+	if !hasID {
+		return Client{}, fmt.Errorf("no id field")
+	}
+	return c, nil
+}
+
+func parseSeconds(v string) (time.Duration, error) {
+	s, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(s) * time.Second, nil
+}
+
+// AnalyzeOptions tune analyzeClients.
+type AnalyzeOptions struct {
+	// SelfID is the inspector's own client id, left out of every count.
+	SelfID int64
+	// IdleThreshold: a client idle for at least this long counts as idle.
+	IdleThreshold time.Duration
+	// Top limits the groups and the client lists in the report; 0 means
+	// no limit.
+	Top int
+}
+
+// Report is the result of the clients subcommand; its JSON form is the
+// --json output, so field names and types are part of the CLI's interface.
+// Durations are whole seconds; every list is present (possibly empty).
+type Report struct {
+	Time                 time.Time `json:"time"`
+	SelfID               int64     `json:"self_id"`
+	Total                int       `json:"total"`
+	IdleThresholdSeconds int64     `json:"idle_threshold_seconds"`
+	Top                  int       `json:"top"`
+	AgeBuckets           []Bucket  `json:"age_buckets"`
+	ByHost               Grouping  `json:"by_host"`
+	ByName               Grouping  `json:"by_name"`
+	// Idle leaves out blocked and pub/sub clients: waiting is their job.
+	Idle    ClientSet `json:"idle"`
+	Blocked ClientSet `json:"blocked"`
+	PubSub  ClientSet `json:"pubsub"`
+}
+
+// Bucket counts connections whose age is in [MinSeconds, MaxSeconds);
+// MaxSeconds is 0 for the open-ended last bucket.
+type Bucket struct {
+	Label      string `json:"label"`
+	MinSeconds int64  `json:"min_seconds"`
+	MaxSeconds int64  `json:"max_seconds"`
+	Count      int    `json:"count"`
+}
+
+// Grouping is the connections grouped by one key, largest groups first.
+type Grouping struct {
+	// Groups holds the Top largest groups.
+	Groups []Group `json:"groups"`
+	// TotalGroups is the number of groups before truncation to Top.
+	TotalGroups int `json:"total_groups"`
+	// OtherConnections is the number of connections in groups left out.
+	OtherConnections int `json:"other_connections"`
+}
+
+// Group is the connections sharing one host or one name ("" for unnamed).
+type Group struct {
+	Key              string `json:"key"`
+	Count            int    `json:"count"`
+	Idle             int    `json:"idle"`
+	Blocked          int    `json:"blocked"`
+	PubSub           int    `json:"pubsub"`
+	OldestAgeSeconds int64  `json:"oldest_age_seconds"`
+	MaxIdleSeconds   int64  `json:"max_idle_seconds"`
+}
+
+// ClientSet is a class of clients: Count of them, and the Top of them
+// (longest idle first) in Clients.
+type ClientSet struct {
+	Count   int             `json:"count"`
+	Clients []ClientSummary `json:"clients"`
+}
+
+// ClientSummary is one client in a report.
+type ClientSummary struct {
+	ID          int64  `json:"id"`
+	Addr        string `json:"addr"`
+	Name        string `json:"name"`
+	AgeSeconds  int64  `json:"age_seconds"`
+	IdleSeconds int64  `json:"idle_seconds"`
+	Flags       string `json:"flags"`
+	DB          int    `json:"db"`
+	Cmd         string `json:"cmd"`
+}
+
+// ageBuckets are the report's age buckets, in order.
+var ageBuckets = []Bucket{
+	{Label: "<1m", MinSeconds: 0, MaxSeconds: 60},
+	{Label: "1m-1h", MinSeconds: 60, MaxSeconds: 3600},
+	{Label: "1h-1d", MinSeconds: 3600, MaxSeconds: 86400},
+	{Label: ">1d", MinSeconds: 86400, MaxSeconds: 0},
+}
+
+// analyzeClientList parses a CLIENT LIST reply and analyses it as of now.
+func analyzeClientList(text string, now time.Time, opts AnalyzeOptions) (Report, error) {
+	clients, err := parseClientList(text)
+	if err != nil {
+		return Report{}, err
+	}
+	return analyzeClients(clients, now, opts), nil
+}
+
+// analyzeClients builds the report for clients, leaving out opts.SelfID.
+func analyzeClients(all []Client, now time.Time, opts AnalyzeOptions) Report {
+	r := Report{
+		Time:                 now.UTC().Truncate(time.Second),
+		SelfID:               opts.SelfID,
+		IdleThresholdSeconds: seconds(opts.IdleThreshold),
+		Top:                  opts.Top,
+		AgeBuckets:           append([]Bucket(nil), ageBuckets...),
+	}
+	byHost := map[string]*Group{}
+	byName := map[string]*Group{}
+	var idle, blocked, pubsub []Client
+	for _, c := range all {
+		if c.ID == opts.SelfID {
+			continue
+		}
+		r.Total++
+		age := seconds(c.Age)
+		for i := range r.AgeBuckets {
+			b := &r.AgeBuckets[i]
+			if age >= b.MinSeconds && (b.MaxSeconds == 0 || age < b.MaxSeconds) {
+				b.Count++
+				break
+			}
+		}
+		isIdle := c.Idle >= opts.IdleThreshold && !c.Blocked() && !c.PubSub()
+		switch {
+		case c.Blocked():
+			blocked = append(blocked, c)
+		case c.PubSub():
+			pubsub = append(pubsub, c)
+		case isIdle:
+			idle = append(idle, c)
+		}
+		for _, g := range []*Group{group(byHost, c.Host()), group(byName, c.Name)} {
+			g.Count++
+			if isIdle {
+				g.Idle++
+			}
+			if c.Blocked() {
+				g.Blocked++
+			}
+			if c.PubSub() {
+				g.PubSub++
+			}
+			g.OldestAgeSeconds = max(g.OldestAgeSeconds, age)
+			g.MaxIdleSeconds = max(g.MaxIdleSeconds, seconds(c.Idle))
+		}
+	}
+	r.ByHost = grouping(byHost, opts.Top)
+	r.ByName = grouping(byName, opts.Top)
+	r.Idle = clientSet(idle, opts.Top)
+	r.Blocked = clientSet(blocked, opts.Top)
+	r.PubSub = clientSet(pubsub, opts.Top)
+	return r
+}
+
+func group(m map[string]*Group, key string) *Group {
+	g := m[key]
+	if g == nil {
+		g = &Group{Key: key}
+		m[key] = g
+	}
+	return g
+}
+
+// grouping sorts groups by count (then key) and keeps the top of them.
+func grouping(m map[string]*Group, top int) Grouping {
+	groups := make([]Group, 0, len(m))
+	for _, g := range m {
+		groups = append(groups, *g)
+	}
+	sort.Slice(groups, func(i, j int) bool {
+		if groups[i].Count != groups[j].Count {
+			return groups[i].Count > groups[j].Count
+		}
+		return groups[i].Key < groups[j].Key
+	})
+	out := Grouping{TotalGroups: len(groups)}
+	if top > 0 && len(groups) > top {
+		for _, g := range groups[top:] {
+			out.OtherConnections += g.Count
+		}
+		groups = groups[:top]
+	}
+	out.Groups = groups
+	return out
+}
+
+// clientSet sorts clients longest idle first (then oldest, then id) and
+// keeps the top of them.
+func clientSet(clients []Client, top int) ClientSet {
+	sortByIdle(clients)
+	set := ClientSet{Count: len(clients), Clients: []ClientSummary{}}
+	for i, c := range clients {
+		if top > 0 && i == top {
+			break
+		}
+		set.Clients = append(set.Clients, summarize(c))
+	}
+	return set
+}
+
+func sortByIdle(clients []Client) {
+	sort.SliceStable(clients, func(i, j int) bool {
+		a, b := clients[i], clients[j]
+		if a.Idle != b.Idle {
+			return a.Idle > b.Idle
+		}
+		if a.Age != b.Age {
+			return a.Age > b.Age
+		}
+		return a.ID < b.ID
+	})
+}
+
+func summarize(c Client) ClientSummary {
+	return ClientSummary{
+		ID:          c.ID,
+		Addr:        c.Addr,
+		Name:        c.Name,
+		AgeSeconds:  seconds(c.Age),
+		IdleSeconds: seconds(c.Idle),
+		Flags:       c.Flags,
+		DB:          c.DB,
+		Cmd:         c.Cmd,
+	}
+}
+
+func seconds(d time.Duration) int64 { return int64(d / time.Second) }
