@@ -54,6 +54,7 @@ type state struct {
 	closed         atomic.Bool
 	closing        chan struct{} // closed by Close: ends the Pub/Sub watchers
 	warnPubSubOnce sync.Once
+	warm           sync.Once // a first command on the client, before the first reservation
 
 	// Guarded by mu.
 	mu            sync.Mutex
@@ -174,6 +175,7 @@ func (st *state) close() error {
 	close(st.closing)
 	st.watchers.Wait()
 	st.stopWatch()
+	st.lim.closing.Store(true)
 	err := st.rc.Close()
 	st.lim.drains.Wait()
 

@@ -31,6 +31,10 @@ type limiter struct {
 
 	drains sync.WaitGroup // sockets closing, holding their slot until the server confirms
 
+	// closing is set by the client's Close: no socket is dialed after it, so
+	// closes no longer wait for the server's confirmation.
+	closing atomic.Bool
+
 	// Pending claims: reservations waiting to recognise the socket their
 	// marker command is written to. claims counts them so that Write pays one
 	// atomic load while there are none.

@@ -152,6 +152,11 @@ func (st *state) reserveTurn(ctx context.Context) (*redis.Conn, error) {
 		case <-wctx.Done():
 		}
 	}()
+	// go-redis v9.23 races when a dedicated connection and the client
+	// initialise sockets at once on a server that refuses maintenance
+	// notifications (the client settles the shared setting unlocked): one
+	// command on the client first settles it, so reservations add no race.
+	st.warm.Do(func() { _ = st.rc.Ping(wctx).Err() })
 	hold := st.rc.EphemeralConn()
 	cl := st.lim.newClaim(st.marker)
 	err := hold.Echo(wctx, string(cl.marker)).Err()

@@ -79,7 +79,7 @@ func (s *socket) Close() error {
 	}
 	s.cleanup.Stop()
 	cw, ok := s.Conn.(interface{ CloseWrite() error })
-	if !ok || cw.CloseWrite() != nil {
+	if !ok || s.lim.closing.Load() || cw.CloseWrite() != nil {
 		err := s.Conn.Close()
 		s.lim.releaseSlot()
 		return err

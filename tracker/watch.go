@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -94,11 +93,14 @@ func (w *watcher) check() {
 	})
 	for _, p := range late {
 		c := p.resolve()
-		attrs := []any{
-			"client", c.Scope, "kind", c.Kind.String(), "op", c.Op,
+		attrs := []any{"client", c.Scope, "kind", c.Kind.String()}
+		if c.Op != "" {
+			attrs = append(attrs, "op", c.Op)
+		}
+		attrs = append(attrs,
 			"held", time.Since(c.Start).Round(time.Millisecond).String(),
 			"threshold", w.cfg.Limits[c.Kind].String(), "origin", origin(c),
-		}
+		)
 		if c.Label != "" {
 			attrs = append(attrs, "label", c.Label)
 		}
@@ -135,8 +137,10 @@ func holderStacks(c Checkout, holderFunction string) string {
 	var want []string // every one must appear in the goroutine's stack
 	switch {
 	case len(c.Stack) > 0:
+		// The holder has moved on from the line that checked out, but not
+		// (while it holds) from the function.
 		site := c.Stack[0]
-		want = []string{site.Function + "(", site.File + ":" + strconv.Itoa(site.Line)}
+		want = []string{site.Function + "(", site.File + ":"}
 	case holderFunction != "":
 		want = []string{holderFunction}
 	default:
