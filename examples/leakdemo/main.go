@@ -20,9 +20,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redisleak/redisleak/examples/internal/example"
 	"github.com/redisleak/redisleak/pool"
 	"github.com/redisleak/redisleak/tracker"
 )
@@ -36,14 +36,11 @@ const (
 )
 
 func main() {
-	addr := flag.String("addr", "", "Redis address; empty starts an embedded miniredis")
+	addr := example.AddrFlag()
 	maxConns := flag.Int("max", leakedSockets, "connection cap (pool.WithMaxConnections); the leaks fill a cap of 4")
 	flag.Parse()
 
-	if err := run(context.Background(), *addr, *maxConns, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "leakdemo: UNEXPECTED:", err)
-		os.Exit(1)
-	}
+	example.Exit("leakdemo", run(context.Background(), *addr, *maxConns, os.Stdout))
 }
 
 // run runs the demo against addr (an embedded miniredis when empty) with a cap
@@ -77,14 +74,11 @@ func demo(ctx context.Context, addr string, maxConns int, out io.Writer) (*outco
 	if maxConns < leakedSockets {
 		return nil, fmt.Errorf("-max %d: the demo itself leaks %d sockets; use -max %d or more", maxConns, leakedSockets, leakedSockets)
 	}
-	if addr == "" {
-		mr, err := miniredis.Run()
-		if err != nil {
-			return nil, fmt.Errorf("start miniredis: %w", err)
-		}
-		defer mr.Close()
-		addr = mr.Addr()
+	addr, _, stopServer, err := example.Server(addr)
+	if err != nil {
+		return nil, err
 	}
+	defer stopServer()
 	held = nil
 	defer func() { held = nil }()
 
@@ -165,7 +159,7 @@ func demo(ctx context.Context, addr string, maxConns int, out io.Writer) (*outco
 	}
 	fmt.Fprintf(out, "client.Close: errors.Is(err, pool.ErrLeaked) = %t, %d outstanding checkouts\n",
 		errors.Is(res.closeErr, pool.ErrLeaked), res.closeLeft)
-	fmt.Fprintf(out, "  %s\n", firstLine(res.closeErr))
+	fmt.Fprintf(out, "  %s\n", example.FirstLine(res.closeErr))
 	return res, nil
 }
 
@@ -316,12 +310,4 @@ func findGroup(r tracker.Report, k tracker.Kind) (tracker.Group, bool) {
 
 func heading(out io.Writer, title string) {
 	fmt.Fprintf(out, "\n== %s ==\n", title)
-}
-
-func firstLine(err error) string {
-	if err == nil {
-		return "<nil>"
-	}
-	s, _, _ := strings.Cut(err.Error(), "\n")
-	return s
 }

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
-	"github.com/alicebob/miniredis/v2"
 	"go.uber.org/goleak"
 
+	"github.com/redisleak/redisleak/examples/internal/exampletest"
 	"github.com/redisleak/redisleak/pool"
 	"github.com/redisleak/redisleak/tracker"
 )
@@ -17,17 +18,9 @@ import (
 // TestDemo runs the demo against a miniredis and checks what it observed,
 // independently of outcome.check.
 func TestDemo(t *testing.T) {
-	mr, err := miniredis.Run()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	res, err := demo(context.Background(), mr.Addr(), leakedSockets, &out)
-	mr.Close()
-	if err != nil {
-		t.Fatalf("demo: %v\noutput:\n%s", err, &out)
-	}
-	t.Logf("output:\n%s", &out)
+	res, out := exampletest.RunDemo(t, "", func(ctx context.Context, addr, _ string, out io.Writer) (*outcome, error) {
+		return demo(ctx, addr, leakedSockets, out)
+	})
 
 	if n := len(res.report.Groups); n != 2 {
 		t.Fatalf("report has %d groups, want 2:\n%s", n, res.report)
@@ -50,16 +43,8 @@ func TestDemo(t *testing.T) {
 			t.Errorf("no %q group in the report:\n%s", want.kind, res.report)
 			continue
 		}
-		if g.Count != want.count {
-			t.Errorf("%q group: count %d, want %d", want.kind, g.Count, want.count)
-		}
-		if !strings.HasSuffix(g.Site.Function, want.fn) {
-			t.Errorf("%q group: Site.Function %q, want suffix %q", want.kind, g.Site.Function, want.fn)
-		}
-		if !strings.HasSuffix(g.Site.File, "examples/leakdemo/main.go") || g.Site.Line == 0 {
-			t.Errorf("%q group: Site %s:%d, want a line of examples/leakdemo/main.go", want.kind, g.Site.File, g.Site.Line)
-		}
-		if !strings.Contains(out.String(), g.Site.ShortPos()) {
+		exampletest.CheckGroup(t, *g, want.kind, want.count, want.fn, "examples/leakdemo/main.go")
+		if !strings.Contains(out, g.Site.ShortPos()) {
 			t.Errorf("output does not name the %q origin %s", want.kind, g.Site.ShortPos())
 		}
 	}
