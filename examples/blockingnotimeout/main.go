@@ -86,7 +86,7 @@ type outcome struct {
 	workErr  error // the worker's return value
 }
 
-const stopWait = 1500 * time.Millisecond // the fixed worker needs up to its 1s timeout
+const stopWait = 2500 * time.Millisecond // the fixed worker needs up to its 1s timeout, plus room for a loaded machine
 
 func demo(ctx context.Context, addr, variant string, out io.Writer) (*outcome, error) {
 	c, err := pool.NewClient(&redis.Options{Addr: addr}, pool.WithTracker(tracker.New()),
