@@ -1,128 +1,22 @@
 package main
 
 import (
-	"fmt"
-	"net"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/redisleak/redisleak/internal/clientlist"
 )
 
-// This file holds the CLIENT LIST parser and the analysis behind the
-// clients subcommand, as pure functions over the reply text so they can be
-// tested on fixed input. internal/testserver has a similar parser, but that
-// package imports "testing" and cannot be linked into a command.
+// This file holds the analysis behind the clients subcommand, as pure
+// functions over the CLIENT LIST reply text so they can be tested on fixed
+// input.
 
-// Client is one connection as reported by CLIENT LIST. Fields the analysis
-// does not use are skipped, so replies from newer servers still parse.
-type Client struct {
-	ID    int64
-	Addr  string // host:port, [v6]:port, or a unix socket path
-	Name  string
-	Age   time.Duration // whole seconds
-	Idle  time.Duration // whole seconds
-	Flags string
-	DB    int
-	Sub   int
-	PSub  int
-	SSub  int // absent (zero) before redis 7.0
-	Cmd   string
-}
+// Client is one connection as reported by CLIENT LIST.
+type Client = clientlist.Client
 
-// Blocked reports whether the client waits in a blocking command (flag b).
-func (c Client) Blocked() bool { return strings.ContainsRune(c.Flags, 'b') }
-
-// PubSub reports whether the client is in pub/sub mode: flag P, or any
-// channel, pattern or shard-channel subscription.
-func (c Client) PubSub() bool {
-	return strings.ContainsRune(c.Flags, 'P') || c.Sub > 0 || c.PSub > 0 || c.SSub > 0
-}
-
-// Host is the client's address without the port; unparsable addresses are
-// returned whole.
-func (c Client) Host() string {
-	host, _, err := net.SplitHostPort(c.Addr)
-	if err != nil || host == "" {
-		return c.Addr
-	}
-	return host
-}
-
-// parseClientList parses a CLIENT LIST reply: one client per line of
-// space-separated key=value pairs. Blank lines are skipped; a line without
-// an id, a pair without '=' or a bad number is an error, because a silently
-// wrong count is worse than none.
-func parseClientList(text string) ([]Client, error) {
-	var clients []Client
-	for n, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
-		}
-		c, err := parseClientLine(line)
-		if err != nil {
-			return nil, fmt.Errorf("CLIENT LIST reply line %d: %w", n+1, err)
-		}
-		clients = append(clients, c)
-	}
-	return clients, nil
-}
-
-func parseClientLine(line string) (Client, error) {
-	var (
-		c     Client
-		hasID bool
-		err   error
-	)
-	// CLIENT SETNAME rejects spaces, so splitting on whitespace is safe.
-	for _, pair := range strings.Fields(line) {
-		key, value, ok := strings.Cut(pair, "=")
-		if !ok {
-			return Client{}, fmt.Errorf("malformed pair %q", pair)
-		}
-		switch key {
-		case "id":
-			c.ID, err = strconv.ParseInt(value, 10, 64)
-			hasID = true
-		case "addr":
-			c.Addr = value
-		case "name":
-			c.Name = value
-		case "age":
-			c.Age, err = parseSeconds(value)
-		case "idle":
-			c.Idle, err = parseSeconds(value)
-		case "flags":
-			c.Flags = value
-		case "db":
-			c.DB, err = strconv.Atoi(value)
-		case "sub":
-			c.Sub, err = strconv.Atoi(value)
-		case "psub":
-			c.PSub, err = strconv.Atoi(value)
-		case "ssub":
-			c.SSub, err = strconv.Atoi(value)
-		case "cmd":
-			c.Cmd = value
-		}
-		if err != nil {
-			return Client{}, fmt.Errorf("field %s: invalid value %q", key, value)
-		}
-	}
-	if !hasID {
-		return Client{}, fmt.Errorf("no id field")
-	}
-	return c, nil
-}
-
-func parseSeconds(v string) (time.Duration, error) {
-	s, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	return time.Duration(s) * time.Second, nil
-}
+// parseClientList parses a CLIENT LIST reply; a malformed line is an error,
+// because a silently wrong count is worse than none.
+func parseClientList(text string) ([]Client, error) { return clientlist.Parse(text) }
 
 // AnalyzeOptions tune analyzeClients.
 type AnalyzeOptions struct {
