@@ -83,13 +83,17 @@ type outcome struct {
 
 // demo runs the burst with one variant's client, sampling count meanwhile.
 func demo(ctx context.Context, addr, variant string, count func() int, out io.Writer) (*outcome, error) {
-	base := count() // the server's connections before, once the last run's are gone
-	for range 50 {
+	// The server's connections before the run, once the last run's are gone:
+	// a client's Close returns before the server has seen every socket go,
+	// and a dial already under way may still land, so wait for the count to
+	// hold still for 100ms (at most 3s).
+	base, still := count(), 0
+	for deadline := time.Now().Add(3 * time.Second); still < 5 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
-		if n := count(); n < base {
-			base = n
+		if n := count(); n != base {
+			base, still = n, 0
 		} else {
-			break
+			still++
 		}
 	}
 	opt := &redis.Options{Addr: addr, PoolSize: maxConn}
