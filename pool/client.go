@@ -56,9 +56,7 @@ type state struct {
 	warnPubSubOnce sync.Once
 	warm           sync.Once // a first command on the client, before the first reservation
 
-	// Guarded by mu.
-	mu            sync.Mutex
-	clientCleanup runtime.Cleanup // reports the client if dropped; stopped by Close
+	clientCleanup runtime.Cleanup // reports the client if dropped; set by NewClient, stopped by Close
 
 	releaseDump func() // in debug mode, ends this client's hold on the SIGUSR1 dump
 	stopWatch   func() // ends the held-too-long watch
@@ -164,9 +162,7 @@ func (st *state) close() error {
 	if !st.closed.CompareAndSwap(false, true) {
 		return fmt.Errorf("redisleak: client %s already closed: %w", st.scope.Name(), redis.ErrClosed)
 	}
-	st.mu.Lock()
 	st.clientCleanup.Stop()
-	st.mu.Unlock()
 
 	leaked := st.scope.Report().Filter(func(g tracker.Group) bool {
 		return g.Kind == tracker.KindConn || g.Kind == tracker.KindPubSub ||

@@ -39,8 +39,8 @@
 //
 // Two go-redis settings change under the cap, both documented on
 // [WithMaxConnections]: PoolSize and MaxActiveConns are lowered to the cap (with
-// one WARN log line), and the dedicated pipeline pool is turned off so that
-// pipelines share the main pool's turns.
+// one WARN log line for a value the caller set), and the dedicated pipeline
+// pool is turned off so that pipelines share the main pool's turns.
 //
 // Reports and logs hold call sites, command names, counts and ages only: never
 // command arguments, keys or passwords.

@@ -136,8 +136,8 @@ func TestDialRefusedAndCancelled(t *testing.T) {
 	if _, err := dial(context.Background(), "tcp", "127.0.0.1:1"); err == nil {
 		t.Fatal("dial to a closed port succeeded")
 	}
-	if lim.open.Load() != 0 || lim.timeouts.Load() != 1 || lim.canceled.Load() != 1 {
-		t.Fatalf("open %d, timeouts %d, canceled %d; want 0, 1, 1", lim.open.Load(), lim.timeouts.Load(), lim.canceled.Load())
+	if lim.open.Load() != 0 || lim.waitCount.Load() != 2 || lim.canceled.Load() != 1 {
+		t.Fatalf("open %d, waits %d, canceled %d; want 0, 2, 1", lim.open.Load(), lim.waitCount.Load(), lim.canceled.Load())
 	}
 }
 

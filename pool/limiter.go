@@ -26,7 +26,6 @@ type limiter struct {
 	// Waits for a slot, for Stats.
 	waitCount    atomic.Int64
 	waitDuration atomic.Int64 // nanoseconds
-	timeouts     atomic.Int64
 	canceled     atomic.Int64
 
 	drains sync.WaitGroup // sockets closing, holding their slot until the server confirms
@@ -75,7 +74,6 @@ func (l *limiter) acquireSlot(ctx context.Context) error {
 		l.canceled.Add(1)
 		return ctx.Err()
 	}
-	l.timeouts.Add(1)
 	if ctx.Err() != nil {
 		return errors.Join(errSlotWait, ctx.Err())
 	}
