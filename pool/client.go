@@ -51,6 +51,9 @@ type state struct {
 	set    settings
 	marker string // prefix of reservation markers, unique to this client
 
+	clientName string    // the name the client's sockets start with on the server
+	namesOnce  sync.Once // one WARN when sockets cannot be named
+
 	closed         atomic.Bool
 	closing        chan struct{} // closed by Close: ends the Pub/Sub watchers
 	warnPubSubOnce sync.Once
@@ -100,6 +103,8 @@ func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 		set:     set,
 		marker:  "redisleak-reserve-" + hex.EncodeToString(nonce[:]) + "-",
 		closing: make(chan struct{}),
+
+		clientName: clientName(&o),
 	}
 	dial := o.Dialer
 	if dial == nil {
@@ -107,6 +112,9 @@ func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 	}
 	st.lim = newLimiter(set.maxConnections, set.poolTimeout)
 	o.Dialer = st.lim.dialer(dial, st.refuseSlot)
+	if !cfg.connNamesOff {
+		o.OnConnect = st.onConnect(o.OnConnect)
+	}
 	st.rc = redis.NewClient(&o)
 	st.rc.AddHook(&hook{st: st})
 

@@ -24,10 +24,20 @@ type Conn struct {
 	cleanup runtime.Cleanup
 }
 
-// connUse records whether a Conn has taken its socket, for Stats.
+// connUse records whether a Conn has taken its socket, for Stats, and names
+// that socket on the Conn's checkout.
 type connUse struct {
 	st    *state
+	tok   tracker.Token
 	state atomic.Int32 // connUnused, then connUsed at the first command, then connReleased
+
+	sock  atomic.Pointer[socket] // the socket the Conn took at its first command
+	named atomic.Bool            // the checkout carries the socket's name
+	// depth counts the Conn's commands in progress: go-redis runs the
+	// handshake of a new socket, the library's CLIENT SETNAME included, as
+	// commands nested in the first one, and the socket's name is known only
+	// once the outermost one is done.
+	depth atomic.Int32
 }
 
 const (
@@ -48,7 +58,12 @@ func (c *Client) EphemeralConn() *Conn { return c.st.newConn(c.Client.EphemeralC
 func (st *state) newConn(rc *redis.Conn) *Conn {
 	// skip 2: newConn and Client.Conn; the report trims library frames anyway.
 	cn := &Conn{Conn: rc, st: st, tok: st.scope.Checkout(context.Background(), tracker.KindConn, "", 2)}
-	cn.use = &connUse{st: st}
+	cn.use = &connUse{st: st, tok: cn.tok}
+	if err := onFirstSocket(rc, cn.use.sock.Store); err != nil {
+		st.namesOnce.Do(func() {
+			st.log.Warn("redisleak: reports do not name the sockets of Conns; the go-redis version is not supported", "client", st.scope.Name(), "error", err)
+		})
+	}
 	rc.AddHook(cn.use)
 	cn.cleanup = runtime.AddCleanup(cn, dropConn, droppedConn{tok: cn.tok, conn: rc, use: cn.use})
 	return cn
@@ -95,18 +110,39 @@ func (u *connUse) markUsed() {
 // DialHook passes dials through.
 func (u *connUse) DialHook(next redis.DialHook) redis.DialHook { return next }
 
+// begin notes that a command of the Conn starts.
+func (u *connUse) begin() {
+	u.markUsed()
+	u.depth.Add(1)
+}
+
+// end notes that a command of the Conn is done. Once the first outermost
+// command is, the socket is initialised and its name goes on the checkout.
+func (u *connUse) end() {
+	if u.depth.Add(-1) != 0 || u.named.Load() {
+		return
+	}
+	if s := u.sock.Load(); s != nil && u.named.CompareAndSwap(false, true) {
+		u.tok.SetConnName(u.st.connNameOf(s))
+	}
+}
+
 // ProcessHook notes that the Conn has taken its socket.
 func (u *connUse) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		u.markUsed()
-		return next(ctx, cmd)
+		u.begin()
+		err := next(ctx, cmd)
+		u.end()
+		return err
 	}
 }
 
 // ProcessPipelineHook notes that the Conn has taken its socket.
 func (u *connUse) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		u.markUsed()
-		return next(ctx, cmds)
+		u.begin()
+		err := next(ctx, cmds)
+		u.end()
+		return err
 	}
 }

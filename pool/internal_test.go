@@ -6,11 +6,15 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/redisleak/redisleak/internal/testserver"
 )
 
 // listen returns a loopback listener that closes each accepted connection
@@ -186,35 +190,83 @@ func TestSettle(t *testing.T) {
 	}
 }
 
-// TestPubSubInternals fails when a go-redis upgrade changes the private
-// fields of redis.PubSub that Pub/Sub tracking and reservations rely on.
-func TestPubSubInternals(t *testing.T) {
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
-	defer c.Close()
-	ps := c.Subscribe(context.Background())
-	hooks, err := pubsubHooksOf(ps)
-	if err != nil {
-		t.Fatalf("redis.PubSub internals changed: %v", err)
-	}
-	called := 0
-	hooks.beforeDial(func(context.Context) error {
-		called++
-		return errors.New("refused by test")
+// TestGoRedisInternals fails when a go-redis upgrade changes the private
+// fields the library reads (see internals.go): a Pub/Sub's dial and exit
+// channel, and the socket under the connection OnConnect and a Conn get.
+func TestGoRedisInternals(t *testing.T) {
+	t.Run("PubSub", func(t *testing.T) {
+		c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+		defer c.Close()
+		ps := c.Subscribe(context.Background())
+		hooks, err := pubsubHooksOf(ps)
+		if err != nil {
+			t.Fatalf("redis.PubSub internals changed: %v", err)
+		}
+		called := 0
+		hooks.aroundDial(func(context.Context) error {
+			called++
+			return errors.New("refused by test")
+		}, func(*socket) { t.Error("connected called for a refused dial") })
+		if err := ps.Subscribe(context.Background(), "ch"); err == nil || !strings.Contains(err.Error(), "refused by test") || called != 1 {
+			t.Fatalf("Subscribe through the wrapped dial = %v (called %d), want the hook's error", err, called)
+		}
+		select {
+		case <-hooks.exit:
+			t.Fatal("exit closed before Close")
+		default:
+		}
+		_ = ps.Close()
+		select {
+		case <-hooks.exit:
+		default:
+			t.Fatal("exit not closed by PubSub.Close")
+		}
 	})
-	if err := ps.Subscribe(context.Background(), "ch"); err == nil || !strings.Contains(err.Error(), "refused by test") || called != 1 {
-		t.Fatalf("Subscribe through the wrapped dial = %v (called %d), want the hook's error", err, called)
-	}
-	select {
-	case <-hooks.exit:
-		t.Fatal("exit closed before Close")
-	default:
-	}
-	_ = ps.Close()
-	select {
-	case <-hooks.exit:
-	default:
-		t.Fatal("exit not closed by PubSub.Close")
-	}
+
+	t.Run("Sockets", func(t *testing.T) {
+		srv := testserver.Any(t)
+		ctx := context.Background()
+		lim := newLimiter(4, time.Second)
+		var mu sync.Mutex
+		var initSockets []*socket
+		c := redis.NewClient(&redis.Options{
+			Addr:                     srv.Addr(),
+			Dialer:                   lim.dialer(dialTCP, func(_ context.Context, err error) error { return err }),
+			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+			OnConnect: func(_ context.Context, cn *redis.Conn) error {
+				s, err := socketOfInitConn(cn)
+				if err != nil {
+					t.Errorf("the connection OnConnect gets: %v", err)
+					return nil
+				}
+				mu.Lock()
+				initSockets = append(initSockets, s)
+				mu.Unlock()
+				return nil
+			},
+		})
+		defer c.Close()
+
+		rc := c.Conn()
+		defer rc.Close()
+		var first []*socket
+		if err := onFirstSocket(rc, func(s *socket) { first = append(first, s) }); err != nil {
+			t.Fatalf("a Conn's pool: %v", err)
+		}
+		for range 2 {
+			if err := rc.Ping(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(initSockets) != 1 || len(first) != 1 || first[0] != initSockets[0] {
+			t.Fatalf("OnConnect saw sockets %v, the Conn's first command %v; want the same one socket once", initSockets, first)
+		}
+		if got := lim.socketIDs.Load(); got != 1 || first[0].id != 1 {
+			t.Errorf("socket id %d, %d ids given out; want 1 and 1", first[0].id, got)
+		}
+	})
 }
 
 func TestClassify(t *testing.T) {

@@ -16,6 +16,7 @@ type config struct {
 	maxConnections int
 	tracker        *tracker.Tracker
 	logger         *slog.Logger
+	connNamesOff   bool
 	errs           []error // bad option values, reported by NewClient
 }
 

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"runtime"
 	"sync"
-	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 
@@ -66,7 +64,7 @@ func (st *state) openPubSub(ctx context.Context, rc *redis.Client, op string, su
 	// skip 2: openPubSub and Client.Subscribe; library frames are trimmed
 	// from reports in any case.
 	p := &pubsub{st: st, op: op, origin: st.scope.Origin(ctx, 2), exit: hooks.exit}
-	hooks.beforeDial(p.reserve)
+	hooks.aroundDial(p.reserve, p.connected)
 	runtime.AddCleanup(ps, (*pubsub).drop, p)
 
 	st.watchers.Add(1)
@@ -104,6 +102,14 @@ func (p *pubsub) watch() {
 		_ = p.hold.Close()
 		p.hold = nil
 	}
+}
+
+// connected runs after every successful dial of the PubSub: the checkout
+// names the socket it now holds.
+func (p *pubsub) connected(s *socket) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tok.SetConnName(p.st.connNameOf(s))
 }
 
 // reserve runs before every dial of the PubSub, on the dialing goroutine and
@@ -191,55 +197,4 @@ func (st *state) reserveTurn(ctx context.Context) (*redis.Conn, error) {
 	_ = s.Close()
 	st.shed.Add(1)
 	return hold, nil
-}
-
-// pubsubHooks reaches two private fields of redis.PubSub: the dial function,
-// wrapped so that every dial of the PubSub first reserves its turn, and the
-// exit channel, closed by PubSub.Close. Both are set when the PubSub is
-// created, before it is shared, so reading and replacing them here is
-// race-free. TestPubSubInternals fails if a go-redis upgrade changes them.
-type pubsubHooks struct {
-	exit    <-chan struct{}
-	newConn reflect.Value // settable func(ctx, addr string, channels []string) (*pool.Conn, error)
-}
-
-var errorType = reflect.TypeFor[error]()
-var contextType = reflect.TypeFor[context.Context]()
-
-func pubsubHooksOf(ps *redis.PubSub) (pubsubHooks, error) {
-	v := reflect.ValueOf(ps).Elem()
-	exitField := v.FieldByName("exit")
-	if !exitField.IsValid() || exitField.Type() != reflect.TypeFor[chan struct{}]() {
-		return pubsubHooks{}, errors.New("redis.PubSub has no field exit chan struct{}")
-	}
-	dial := v.FieldByName("newConn")
-	if !dial.IsValid() || dial.Kind() != reflect.Func {
-		return pubsubHooks{}, errors.New("redis.PubSub has no func field newConn")
-	}
-	t := dial.Type()
-	if t.NumIn() < 1 || t.In(0) != contextType || t.NumOut() != 2 || t.Out(1) != errorType {
-		return pubsubHooks{}, fmt.Errorf("redis.PubSub.newConn has type %s, want func(context.Context, ...) (conn, error)", t)
-	}
-	exit := *(*chan struct{})(unsafe.Pointer(exitField.UnsafeAddr()))
-	if exit == nil {
-		return pubsubHooks{}, errors.New("redis.PubSub.exit is nil")
-	}
-	return pubsubHooks{
-		exit:    exit,
-		newConn: reflect.NewAt(t, unsafe.Pointer(dial.UnsafeAddr())).Elem(),
-	}, nil
-}
-
-// beforeDial makes every dial of the PubSub call before first, with the
-// dial's context; when before fails, the dial fails with its error.
-func (h pubsubHooks) beforeDial(before func(context.Context) error) {
-	orig := reflect.ValueOf(h.newConn.Interface())
-	t := h.newConn.Type()
-	h.newConn.Set(reflect.MakeFunc(t, func(args []reflect.Value) []reflect.Value {
-		ctx, _ := args[0].Interface().(context.Context)
-		if err := before(ctx); err != nil {
-			return []reflect.Value{reflect.Zero(t.Out(0)), reflect.ValueOf(&err).Elem()}
-		}
-		return orig.Call(args)
-	}))
 }

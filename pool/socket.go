@@ -21,6 +21,8 @@ const drainTimeout = time.Second
 type socket struct {
 	net.Conn
 	lim     *limiter
+	id      uint64      // unique among the client's sockets; part of the name the server shows
+	named   atomic.Bool // the server accepted the socket's name (see state.nameSocket)
 	closed  atomic.Bool // set by the first Close; later Closes do nothing
 	cleanup runtime.Cleanup
 }
@@ -45,7 +47,7 @@ type slotRelease struct {
 }
 
 func newSocket(inner net.Conn, lim *limiter) net.Conn {
-	s := &socket{Conn: inner, lim: lim}
+	s := &socket{Conn: inner, lim: lim, id: lim.socketIDs.Add(1)}
 	s.cleanup = runtime.AddCleanup(s, func(r slotRelease) {
 		_ = r.conn.Close()
 		r.lim.releaseSlot()

@@ -28,6 +28,7 @@ type record struct {
 	kind       Kind
 	op         string // command name or other short operation name, never arguments
 	label      string
+	connName   string          // the connection held, as the server names it; see Token.SetConnName
 	start      time.Duration   // since clockBase
 	done       <-chan struct{} // when non-nil and closed, the checkout ends by itself; see Scope.CheckoutUntil
 	npc        int
@@ -74,6 +75,7 @@ func (s *shard) unlink(r *record) {
 	r.dropped = false
 	r.scope = nil
 	r.label = ""
+	r.connName = ""
 	r.op = ""
 	r.warned = false
 	if r.done != nil {

@@ -34,6 +34,10 @@ type Group struct {
 	Oldest  time.Duration `json:"oldest_ns"`         // age of the oldest checkout
 	Scopes  []string      `json:"scopes,omitempty"`  // names of the scopes (clients) holding them
 	Labels  []string      `json:"labels,omitempty"`  // distinct labels, at most maxLabels
+	// ConnNames are the connections the group's checkouts hold, as the
+	// server names them (see [Token.SetConnName]), sorted; every one of
+	// them, since an operator looks a server-side name up here.
+	ConnNames []string `json:"conn_names,omitempty"`
 }
 
 // Frame is one line of a stack.
@@ -56,6 +60,10 @@ func (f Frame) ShortPos() string {
 }
 
 const maxLabels = 5
+
+// maxConnNamesText bounds the connection names a group lists in text; the
+// JSON form and Group.ConnNames hold them all.
+const maxConnNamesText = 10
 
 // Len returns the number of outstanding checkouts in the report.
 func (r Report) Len() int {
@@ -115,6 +123,15 @@ func (g Group) writeTo(b *strings.Builder) {
 		fmt.Fprintf(b, ", labels %s", strings.Join(g.Labels, ", "))
 	}
 	b.WriteByte('\n')
+	if len(g.ConnNames) > 0 {
+		names := g.ConnNames
+		more := ""
+		if len(names) > maxConnNamesText {
+			more = fmt.Sprintf(" and %d more", len(names)-maxConnNamesText)
+			names = names[:maxConnNamesText]
+		}
+		fmt.Fprintf(b, "    on connections %s%s\n", strings.Join(names, " "), more)
+	}
 	if len(g.Stack) == 0 {
 		b.WriteString("    origin not captured: commands record a stack only with tracker.WithCapture(tracker.CaptureAll) or REDISLEAK=debug\n")
 		return
@@ -129,13 +146,16 @@ func (g Group) writeTo(b *strings.Builder) {
 // for callers that filter checkouts one by one before grouping them with
 // [GroupCheckouts].
 type Checkout struct {
-	ID      CheckoutID
-	Kind    Kind
-	Op      string
-	Label   string
-	Scope   string // name of the scope (client) that made it
-	Start   time.Time
-	Dropped bool
+	ID    CheckoutID
+	Kind  Kind
+	Op    string
+	Label string
+	Scope string // name of the scope (client) that made it
+	// ConnName is the connection the checkout holds, as the server names it;
+	// empty when not known (see [Token.SetConnName]).
+	ConnName string
+	Start    time.Time
+	Dropped  bool
 	// Stack is the caller's stack, library and runtime frames trimmed, the
 	// caller's own frame first; nil when no stack was captured.
 	Stack []Frame
@@ -204,7 +224,7 @@ type pending struct {
 func (r *record) copy() pending {
 	p := pending{Checkout: Checkout{
 		ID: CheckoutID{r: r, gen: r.gen}, Kind: r.kind, Op: r.op, Label: r.label,
-		Scope: r.scope.name, Start: clockBase.Add(r.start), Dropped: r.dropped,
+		Scope: r.scope.name, ConnName: r.connName, Start: clockBase.Add(r.start), Dropped: r.dropped,
 	}}
 	// Copy only the captured frames: what lies past npc is left over from
 	// the record's earlier uses and would split equal stacks.
@@ -266,6 +286,12 @@ func GroupCheckouts(now time.Time, checkouts []Checkout) Report {
 		if c.Label != "" && len(g.Labels) < maxLabels && !slices.Contains(g.Labels, c.Label) {
 			g.Labels = append(g.Labels, c.Label)
 		}
+		if c.ConnName != "" {
+			g.ConnNames = append(g.ConnNames, c.ConnName)
+		}
+	}
+	for i := range groups {
+		slices.SortFunc(groups[i].ConnNames, compareConnNames)
 	}
 	slices.SortStableFunc(groups, func(a, b Group) int {
 		if c := cmp.Compare(b.Count, a.Count); c != 0 {
@@ -274,4 +300,23 @@ func GroupCheckouts(now time.Time, checkouts []Checkout) Report {
 		return cmp.Compare(b.Oldest, a.Oldest)
 	})
 	return Report{Taken: now, Groups: groups}
+}
+
+// compareConnNames orders names with numbers in them numerically where they
+// differ only in their trailing number, so that "a.s9" comes before "a.s10".
+func compareConnNames(a, b string) int {
+	pa, na := splitTrailingNumber(a)
+	pb, nb := splitTrailingNumber(b)
+	if pa == pb && len(na) != len(nb) {
+		return cmp.Compare(len(na), len(nb))
+	}
+	return strings.Compare(a, b)
+}
+
+func splitTrailingNumber(s string) (prefix, digits string) {
+	i := len(s)
+	for i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+		i--
+	}
+	return s[:i], s[i:]
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -384,5 +385,59 @@ func TestReleasedCheckoutsLeaveTheReport(t *testing.T) {
 	toks[2].Release()
 	if r := tr.Report(); r.Len() != 0 || len(r.Groups) != 0 {
 		t.Fatalf("after all releases:\n%s", r)
+	}
+}
+
+func TestConnNames(t *testing.T) {
+	tr := newTestTracker(CaptureLongLived)
+	s := tr.NewScope("c")
+	var toks []Token
+	for i := range 12 {
+		tok := s.Checkout(context.Background(), KindConn, "", 0) // one call site
+		if i != 3 {                                              // one checkout whose connection is not known
+			if !tok.SetConnName(fmt.Sprintf("app.p7.s%d", 12-i)) {
+				t.Fatal("SetConnName on a live checkout returned false")
+			}
+		}
+		toks = append(toks, tok)
+	}
+	toks[0].SetConnName("app.p7.s100") // a reconnect moves the holder
+	r := s.Report()
+	if len(r.Groups) != 1 {
+		t.Fatalf("want one group, got %d:\n%s", len(r.Groups), r)
+	}
+	want := []string{"app.p7.s1", "app.p7.s2", "app.p7.s3", "app.p7.s4", "app.p7.s5", "app.p7.s6", "app.p7.s7", "app.p7.s8", "app.p7.s10", "app.p7.s11", "app.p7.s100"}
+	if got := r.Groups[0].ConnNames; !slices.Equal(got, want) {
+		t.Errorf("ConnNames = %v, want %v", got, want)
+	}
+	text := r.String()
+	if !strings.Contains(text, "    on connections app.p7.s1 app.p7.s2 app.p7.s3 app.p7.s4 app.p7.s5 app.p7.s6 app.p7.s7 app.p7.s8 app.p7.s10 app.p7.s11 and 1 more\n") {
+		t.Errorf("text does not list the first ten names:\n%s", text)
+	}
+	var checked int
+	for _, c := range tr.Checkouts() {
+		if c.ConnName == "app.p7.s100" {
+			checked++
+		}
+	}
+	if checked != 1 {
+		t.Errorf("Checkouts() lists app.p7.s100 %d times, want once", checked)
+	}
+	for _, tok := range toks {
+		tok.Release()
+	}
+	if toks[1].SetConnName("late") {
+		t.Error("SetConnName on a released checkout returned true")
+	}
+	if (Token{}).SetConnName("x") {
+		t.Error("SetConnName on the zero Token returned true")
+	}
+	// A reused record starts without a name.
+	tok := s.Checkout(context.Background(), KindConn, "", 0)
+	defer tok.Release()
+	for _, c := range tr.Checkouts() {
+		if c.ConnName != "" {
+			t.Errorf("a new checkout carries the name %q of an earlier one", c.ConnName)
+		}
 	}
 }

@@ -229,6 +229,27 @@ func (tok Token) MarkDropped() bool {
 	return true
 }
 
+// SetConnName records the connection the checkout holds, as the server knows
+// it: the name a pool gave the socket with CLIENT SETNAME, or its address. Reports
+// list it, so that a connection seen on the server leads to the call site
+// holding it. It may be called again when the holder moves to a new
+// connection (a reconnect). It returns false when the checkout was already
+// released.
+func (tok Token) SetConnName(name string) bool {
+	r := tok.r
+	if r == nil {
+		return false
+	}
+	sh := r.shard
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !r.live || r.gen != tok.gen {
+		return false
+	}
+	r.connName = name
+	return true
+}
+
 // Origin is a stack captured now and registered later, for objects that are
 // not outstanding while alive, only once they are dropped: a client is
 // expected to live long, and is a leak only when it is garbage-collected

@@ -1,0 +1,209 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"sync"
+	"unsafe"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// This file is every place the library reads go-redis's private fields.
+// go-redis offers no hook around a Pub/Sub's dial and does not say which
+// socket serves a connection; the accessors below read the little the library
+// needs. Each returns an error instead of panicking when an upgrade of
+// go-redis changes what it reads, and TestGoRedisInternals fails then.
+
+// pubsubHooks reaches two private fields of redis.PubSub: the dial function,
+// wrapped so that every dial of the PubSub first reserves its turn, and the
+// exit channel, closed by PubSub.Close. Both are set when the PubSub is
+// created, before it is shared, so reading and replacing them here is
+// race-free.
+type pubsubHooks struct {
+	exit    <-chan struct{}
+	newConn reflect.Value // settable func(ctx, addr string, channels []string) (*pool.Conn, error)
+}
+
+var (
+	errorType   = reflect.TypeFor[error]()
+	contextType = reflect.TypeFor[context.Context]()
+	netConnType = reflect.TypeFor[net.Conn]()
+)
+
+func pubsubHooksOf(ps *redis.PubSub) (pubsubHooks, error) {
+	v := reflect.ValueOf(ps).Elem()
+	exitField := v.FieldByName("exit")
+	if !exitField.IsValid() || exitField.Type() != reflect.TypeFor[chan struct{}]() {
+		return pubsubHooks{}, errors.New("redis.PubSub has no field exit chan struct{}")
+	}
+	dial := v.FieldByName("newConn")
+	if !dial.IsValid() || dial.Kind() != reflect.Func {
+		return pubsubHooks{}, errors.New("redis.PubSub has no func field newConn")
+	}
+	t := dial.Type()
+	if t.NumIn() < 1 || t.In(0) != contextType || t.NumOut() != 2 || t.Out(1) != errorType {
+		return pubsubHooks{}, fmt.Errorf("redis.PubSub.newConn has type %s, want func(context.Context, ...) (conn, error)", t)
+	}
+	exit := *(*chan struct{})(unsafe.Pointer(exitField.UnsafeAddr()))
+	if exit == nil {
+		return pubsubHooks{}, errors.New("redis.PubSub.exit is nil")
+	}
+	return pubsubHooks{
+		exit:    exit,
+		newConn: reflect.NewAt(t, unsafe.Pointer(dial.UnsafeAddr())).Elem(),
+	}, nil
+}
+
+// aroundDial makes every dial of the PubSub call before first, with the
+// dial's context (when before fails, the dial fails with its error), and
+// connected with the socket once the dial and go-redis's handshake succeeded.
+func (h pubsubHooks) aroundDial(before func(context.Context) error, connected func(*socket)) {
+	orig := reflect.ValueOf(h.newConn.Interface())
+	t := h.newConn.Type()
+	h.newConn.Set(reflect.MakeFunc(t, func(args []reflect.Value) []reflect.Value {
+		ctx, _ := args[0].Interface().(context.Context)
+		if err := before(ctx); err != nil {
+			return []reflect.Value{reflect.Zero(t.Out(0)), reflect.ValueOf(&err).Elem()}
+		}
+		out := orig.Call(args)
+		if out[1].IsNil() {
+			if s := socketOfPoolConn(out[0]); s != nil {
+				connected(s)
+			}
+		}
+		return out
+	}))
+}
+
+// connPoolOf returns the pool behind a redis.Conn, usable through reflect: a
+// *pool.SingleConnPool for the connection go-redis hands OnConnect, a
+// *pool.StickyConnPool for Client.Conn.
+func connPoolOf(rc *redis.Conn) (reflect.Value, error) {
+	f := reflect.ValueOf(rc).Elem().FieldByName("connPool")
+	if !f.IsValid() || f.Kind() != reflect.Interface {
+		return reflect.Value{}, errors.New("redis.Conn has no interface field connPool")
+	}
+	p := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem().Elem()
+	if !p.IsValid() || p.Kind() != reflect.Pointer || p.IsNil() || p.Elem().Kind() != reflect.Struct {
+		return reflect.Value{}, errors.New("redis.Conn.connPool is not a pointer to a struct")
+	}
+	return p, nil
+}
+
+// field returns the named field of the struct p points to, usable through
+// reflect, checking its kind.
+func field(p reflect.Value, name string, kind reflect.Kind) (reflect.Value, error) {
+	f := p.Elem().FieldByName(name)
+	if !f.IsValid() || f.Kind() != kind {
+		return reflect.Value{}, fmt.Errorf("%s has no %s field %s", p.Type(), kind, name)
+	}
+	return reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem(), nil
+}
+
+// socketOfInitConn returns the socket of the connection go-redis hands to
+// OnConnect, which runs on a pool of that one connection.
+func socketOfInitConn(rc *redis.Conn) (*socket, error) {
+	p, err := connPoolOf(rc)
+	if err != nil {
+		return nil, err
+	}
+	cn, err := field(p, "cn", reflect.Pointer)
+	if err != nil {
+		return nil, err
+	}
+	s := socketOfPoolConn(cn)
+	if s == nil {
+		return nil, fmt.Errorf("the connection of %s is not one the client dialed", p.Type())
+	}
+	return s, nil
+}
+
+// onFirstSocket makes fn run with the socket a Conn takes from the pool at its
+// first command, after any callback go-redis set there itself (through
+// StickyConnPool.SetOnFirstConn, which must be called before the Conn is used).
+func onFirstSocket(rc *redis.Conn, fn func(*socket)) error {
+	p, err := connPoolOf(rc)
+	if err != nil {
+		return err
+	}
+	set := method(p, "SetOnFirstConn")
+	if !set.IsValid() || set.Type().NumIn() != 1 || set.Type().In(0).Kind() != reflect.Func {
+		return fmt.Errorf("%s has no method SetOnFirstConn(func(conn))", p.Type())
+	}
+	callback := set.Type().In(0)
+	if callback.NumIn() != 1 || callback.NumOut() != 0 {
+		return fmt.Errorf("%s.SetOnFirstConn takes a %s, want func(conn)", p.Type(), callback)
+	}
+	prevField, err := field(p, "onFirstConn", reflect.Func)
+	if err != nil {
+		return err
+	}
+	if prevField.Type() != callback {
+		return fmt.Errorf("%s.onFirstConn has type %s, want %s", p.Type(), prevField.Type(), callback)
+	}
+	var prev reflect.Value
+	if !prevField.IsNil() {
+		prev = reflect.ValueOf(prevField.Interface())
+	}
+	set.Call([]reflect.Value{reflect.MakeFunc(callback, func(args []reflect.Value) []reflect.Value {
+		if prev.IsValid() {
+			prev.Call(args)
+		}
+		if s := socketOfPoolConn(args[0]); s != nil {
+			fn(s)
+		}
+		return nil
+	})})
+	return nil
+}
+
+// socketOfPoolConn returns the socket under a go-redis *pool.Conn, or nil when
+// cn is not one or its connection is not one the client dialed.
+func socketOfPoolConn(cn reflect.Value) *socket {
+	if !cn.IsValid() || cn.Kind() != reflect.Pointer || cn.IsNil() {
+		return nil
+	}
+	get := method(cn, "GetNetConn")
+	if !get.IsValid() || get.Type().NumIn() != 0 || get.Type().NumOut() != 1 || get.Type().Out(0) != netConnType {
+		return nil
+	}
+	nc, _ := get.Call(nil)[0].Interface().(net.Conn)
+	return asSocket(nc)
+}
+
+// asSocket returns the library's socket behind c, or nil.
+func asSocket(c net.Conn) *socket {
+	switch s := c.(type) {
+	case *socket:
+		return s
+	case sysSocket:
+		return s.socket
+	}
+	return nil
+}
+
+type methodKey struct {
+	t    reflect.Type
+	name string
+}
+
+// methodIndexes caches method lookups by name, which reflect makes slow.
+var methodIndexes sync.Map // methodKey -> int
+
+// method returns v's method called name, or the zero Value.
+func method(v reflect.Value, name string) reflect.Value {
+	key := methodKey{v.Type(), name}
+	if i, ok := methodIndexes.Load(key); ok {
+		return v.Method(i.(int))
+	}
+	m, ok := v.Type().MethodByName(name)
+	if !ok {
+		return reflect.Value{}
+	}
+	methodIndexes.Store(key, m.Index)
+	return v.Method(m.Index)
+}
