@@ -390,6 +390,81 @@ func TestCapRefusalNamesHolders(t *testing.T) {
 	}
 }
 
+// TestCapDeadlineWhileWaiting: a command whose own deadline passes while it
+// waits for a socket under a full cap is refused like one whose PoolTimeout
+// passes: ErrMaxConnections naming the holders, matching the deadline too. A
+// deadline that passes after the command got its socket stays the plain
+// error it is with go-redis alone.
+func TestCapDeadlineWhileWaiting(t *testing.T) {
+	srv := testserver.Redis(t, "--enable-debug-command", "local")
+	opt := withPoolTimeout(options(srv), 10*time.Second)
+	opt.ContextTimeoutEnabled = true // so that the deadline also bounds reads
+	c, err := pool.NewClient(opt, pool.WithMaxConnections(1), pool.WithTracker(tracker.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+
+	// The server is slow and the deadline passes during the read: not the
+	// cap's doing.
+	dctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	err = c.Do(dctx, "DEBUG", "SLEEP", "0.4").Err()
+	cancel()
+	if err == nil || errors.Is(err, pool.ErrMaxConnections) {
+		t.Fatalf("a command slower than its deadline = %v, want a timeout that is not ErrMaxConnections", err)
+	}
+	time.Sleep(400 * time.Millisecond) // the server finishes the sleep
+
+	conns, connLine := leakConns(ctx, t, c, 1) // takes the only socket
+	refusals := c.Stats().Timeouts
+	for _, tc := range []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"command", func(ctx context.Context) error { return c.Get(ctx, "k").Err() }},
+		{"pipeline", func(ctx context.Context) error {
+			_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error { p.Get(ctx, "k"); return nil })
+			return err
+		}},
+		{"first command of a Conn", func(ctx context.Context) error {
+			cn := c.Conn()
+			defer cn.Close()
+			return cn.Ping(ctx).Err()
+		}},
+	} {
+		dctx, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
+		start := time.Now()
+		err := tc.run(dctx)
+		waited := time.Since(start)
+		cancel()
+		if !errors.Is(err, pool.ErrMaxConnections) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s whose deadline passed waiting for a socket = %v, want ErrMaxConnections and context.DeadlineExceeded", tc.name, err)
+			continue
+		}
+		if waited < 150*time.Millisecond || waited > 5*time.Second {
+			t.Errorf("%s waited %s, want about its deadline (150ms)", tc.name, waited)
+		}
+		if want := fmt.Sprintf("pool_test.go:%d", connLine); !strings.Contains(err.Error(), want) {
+			t.Errorf("%s refusal does not name the holder's line %d:\n%s", tc.name, connLine, err)
+		}
+	}
+	if got := c.Stats().Timeouts - refusals; got != 3 {
+		t.Errorf("Stats().Timeouts rose by %d, want 3", got)
+	}
+
+	// A cancelled wait is no refusal.
+	cctx, cancelWait := context.WithCancel(ctx)
+	time.AfterFunc(100*time.Millisecond, cancelWait)
+	if err := c.Get(cctx, "k").Err(); !errors.Is(err, context.Canceled) || errors.Is(err, pool.ErrMaxConnections) {
+		t.Fatalf("Get with a cancelled wait = %v, want context.Canceled only", err)
+	}
+	_ = conns[0].Close()
+	if err := c.Get(ctx, "k").Err(); err != nil && err != redis.Nil {
+		t.Fatalf("Get once the socket is free = %v", err)
+	}
+}
+
 func TestCapShedsIdleSockets(t *testing.T) {
 	srv := testserver.Redis(t)
 	c := newClient(t, srv, pool.WithMaxConnections(3))

@@ -30,12 +30,18 @@
 // never reaches go-redis's dial retries or its dial circuit breaker.
 //
 // A command waits for a pool turn as go-redis makes it wait: PoolTimeout per
-// attempt, and go-redis retries a pool timeout MaxRetries times. When the last
-// attempt times out, the command's error is a [*LimitError] (matching both
-// [ErrMaxConnections] and redis.ErrPoolTimeout) when the pool is as large as
-// the cap; when the command's own context ends first, its error is the
-// context's, as with go-redis alone, because go-redis does not say whether the
-// command was still waiting for a turn.
+// attempt, and go-redis retries a pool timeout MaxRetries times. When the pool
+// is as large as the cap, a command refused a turn gets a [*LimitError]
+// (matching [ErrMaxConnections]): when its last attempt times out (the error
+// matches redis.ErrPoolTimeout too), and when its own context's deadline
+// passes while it waits for a turn or for its socket to open (the error
+// matches context.DeadlineExceeded too). go-redis reports both as it always
+// does; the client tells them apart by running a command whose context has a
+// deadline with a wrapper of that context, which notes whether go-redis's
+// connection pool was the code that found the deadline passed (one
+// allocation of 24 bytes per such command). A deadline that passes once the
+// command has its socket is not a refusal and stays go-redis's error, and a
+// cancelled wait ends with context.Canceled.
 //
 // Two go-redis settings change under the cap, both documented on
 // [WithMaxConnections]: PoolSize and MaxActiveConns are lowered to the cap (with

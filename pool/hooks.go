@@ -25,10 +25,11 @@ func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		kind, op := classify(cmd)
 		tok := h.st.scope.Checkout(ctx, kind, op, 0)
-		err := next(ctx, cmd)
+		wctx, wait := watchSocketWait(ctx)
+		err := next(wctx, cmd)
 		tok.Release()
 		if err != nil && err != redis.Nil {
-			if refused := h.st.refusePoolTimeout(err); refused != err {
+			if refused := h.st.refuse(err, wait); refused != err {
 				cmd.SetErr(refused)
 				err = refused
 			}
@@ -46,10 +47,11 @@ func (h *hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 			op = "multi"
 		}
 		tok := h.st.scope.Checkout(ctx, tracker.KindPipeline, op, 0)
-		err := next(ctx, cmds)
+		wctx, wait := watchSocketWait(ctx)
+		err := next(wctx, cmds)
 		tok.Release()
 		if err != nil && err != redis.Nil {
-			if refused := h.st.refusePoolTimeout(err); refused != err {
+			if refused := h.st.refuse(err, wait); refused != err {
 				for _, cmd := range cmds {
 					cmd.SetErr(refused)
 				}
@@ -60,18 +62,25 @@ func (h *hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 	}
 }
 
-// refusePoolTimeout turns go-redis's pool timeout into a LimitError naming the
-// holders when the pool is as large as the cap, so that waiting for a turn is
-// waiting for the cap. Other errors pass unchanged.
-func (st *state) refusePoolTimeout(err error) error {
-	if st.set.poolSize != st.set.maxConnections || !errors.Is(err, redis.ErrPoolTimeout) {
+// refuse turns the end of a vain wait for a socket into a LimitError naming
+// the holders, when the pool is as large as the cap, so that waiting for a
+// pool turn is waiting for the cap: go-redis's pool timeout, and the caller's
+// deadline when it passed during that wait (wait, from watchSocketWait, says
+// whether it did). Other errors pass unchanged.
+func (st *state) refuse(err error, wait *socketWait) error {
+	if st.set.poolSize != st.set.maxConnections {
 		return err
 	}
 	var limit *LimitError
-	if errors.As(err, &limit) {
+	switch {
+	case errors.As(err, &limit):
 		return err
+	case errors.Is(err, redis.ErrPoolTimeout):
+		return st.limitError(err)
+	case wait != nil && wait.ended.Load() && errors.Is(err, context.DeadlineExceeded):
+		return st.limitError(err)
 	}
-	return st.limitError(err)
+	return err
 }
 
 // waitsForever is appended to the name of a blocking command that has no

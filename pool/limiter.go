@@ -28,8 +28,6 @@ type limiter struct {
 	waitDuration atomic.Int64 // nanoseconds
 	canceled     atomic.Int64
 
-	socketIDs atomic.Uint64 // the last socket id given out
-
 	drains sync.WaitGroup // sockets closing, holding their slot until the server confirms
 
 	// closing is set by the client's Close: no socket is dialed after it, so

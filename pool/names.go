@@ -20,7 +20,7 @@ import (
 // client names each socket it opens, right after go-redis's handshake and
 // before the Options.OnConnect callback, "<client>.p<pid>.s<socket>": the
 // client's name (redis.Options.ClientName, or the program's name when that is
-// empty), the process id, and the socket's id within the client, for example
+// empty), the process id, and the socket's id (unique in the process), for example
 // "orders-api.p4242.s17". That costs one round trip per new socket. Reports
 // list the names of the sockets that dedicated Conns and Pub/Subs hold, and
 // `redisleak clients` groups the server's connections by them. A socket the

@@ -21,11 +21,16 @@ const drainTimeout = time.Second
 type socket struct {
 	net.Conn
 	lim     *limiter
-	id      uint64      // unique among the client's sockets; part of the name the server shows
+	id      uint64      // unique among the process's sockets; part of the name the server shows
 	named   atomic.Bool // the server accepted the socket's name (see state.nameSocket)
 	closed  atomic.Bool // set by the first Close; later Closes do nothing
 	cleanup runtime.Cleanup
 }
+
+// socketIDs gives out socket ids. It counts for the whole process rather than
+// per client, so that two clients of one name do not give the server two
+// sockets of one name.
+var socketIDs atomic.Uint64
 
 // sysSocket is a socket whose inner connection implements syscall.Conn.
 // go-redis's health check on a pooled connection type-asserts syscall.Conn on
@@ -47,7 +52,7 @@ type slotRelease struct {
 }
 
 func newSocket(inner net.Conn, lim *limiter) net.Conn {
-	s := &socket{Conn: inner, lim: lim, id: lim.socketIDs.Add(1)}
+	s := &socket{Conn: inner, lim: lim, id: socketIDs.Add(1)}
 	s.cleanup = runtime.AddCleanup(s, func(r slotRelease) {
 		_ = r.conn.Close()
 		r.lim.releaseSlot()

@@ -4,7 +4,7 @@
 //
 // A name is "<client>.p<pid>.s<socket>": the client's name (go-redis's
 // ClientName, or the program's name), the process id, and the socket's id
-// within that client, as the service's own reports show it. For example
+// within that process, as the service's own reports show it. For example
 // "orders-api.p4242.s17".
 package connname
 
@@ -18,7 +18,7 @@ import (
 type Name struct {
 	Client string // the client's name
 	PID    int    // the process that opened the socket
-	Socket uint64 // the socket's id within the client
+	Socket uint64 // the socket's id within the process
 }
 
 // String formats n as the server sees it.
