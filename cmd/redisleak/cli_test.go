@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -61,10 +63,28 @@ func newTestClient(t *testing.T, addr, name string) *redis.Client {
 	return c
 }
 
+// newSubscriber returns a client named name whose only connection is
+// subscribed to channel, closed when the test ends.
+func newSubscriber(t *testing.T, addr, name, channel string) {
+	t.Helper()
+	ctx := context.Background()
+	// Not newTestClient: its PING would leave a second, normal connection
+	// in the pool next to the pub/sub one.
+	c := redis.NewClient(&redis.Options{Addr: addr, ClientName: name, DisableIdentity: true})
+	t.Cleanup(func() { _ = c.Close() })
+	ps := c.Subscribe(ctx, channel)
+	t.Cleanup(func() { _ = ps.Close() })
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatalf("client %s: SUBSCRIBE: %v", name, err)
+	}
+}
+
 // populate connects the known population: three idle clients named app-a,
-// one client named worker blocked in BLPOP, and one named listener
-// subscribed to a channel. The server's admin connection (named
-// redisleak-admin) is there too, as a sixth client.
+// one client named worker blocked in BLPOP, one named listener subscribed
+// to a channel, and three named as pool.NewClient names its sockets: idle
+// svc.p100.s2 and svc.p200.s1, and svc.p100.s1 subscribed to a channel
+// (so not idle). The server's admin connection (named redisleak-admin) is
+// there too, as a ninth client.
 func populate(t *testing.T, srv *testserver.Server) (appA []*redis.Client) {
 	t.Helper()
 	ctx := context.Background()
@@ -89,15 +109,10 @@ func populate(t *testing.T, srv *testserver.Server) (appA []*redis.Client) {
 		wg.Wait()
 	})
 
-	// Not newTestClient: its PING would leave a second, normal connection
-	// in the listener's pool next to the pub/sub one.
-	listener := redis.NewClient(&redis.Options{Addr: srv.Addr(), ClientName: "listener", DisableIdentity: true})
-	t.Cleanup(func() { _ = listener.Close() })
-	ps := listener.Subscribe(ctx, "redisleak:test:events")
-	t.Cleanup(func() { _ = ps.Close() })
-	if _, err := ps.Receive(ctx); err != nil {
-		t.Fatalf("SUBSCRIBE: %v", err)
-	}
+	newSubscriber(t, srv.Addr(), "listener", "redisleak:test:events")
+	newTestClient(t, srv.Addr(), "svc.p100.s2")
+	newTestClient(t, srv.Addr(), "svc.p200.s1")
+	newSubscriber(t, srv.Addr(), "svc.p100.s1", "redisleak:test:svc")
 
 	// Wait for the BLPOP to reach the server.
 	deadline := time.Now().Add(5 * time.Second)
@@ -126,33 +141,49 @@ func TestClientsAgainstServer(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("--json output does not parse: %v\n%s", err, out)
 	}
-	if r.Total != 6 {
-		t.Errorf("total %d, want 6 (3 app-a, worker, listener, admin)\n%s", r.Total, out)
+	if r.Total != 9 {
+		t.Errorf("total %d, want 9 (3 app-a, worker, listener, 3 svc, admin)\n%s", r.Total, out)
 	}
-	if got, want := groupCounts(r.ByName), "app-a=3,listener=1,redisleak-admin=1,worker=1"; got != want {
+	if got, want := groupCounts(r.ByName), "app-a=3,listener=1,redisleak-admin=1,svc.p100.s1=1,svc.p100.s2=1,svc.p200.s1=1,worker=1"; got != want {
 		t.Errorf("by name %s, want %s", got, want)
 	}
-	if got, want := groupCounts(r.ByHost), "127.0.0.1=6"; got != want {
+	if got, want := groupCounts(r.ByHost), "127.0.0.1=9"; got != want {
 		t.Errorf("by host %s, want %s", got, want)
 	}
-	if b := r.AgeBuckets[0]; b.Label != "<1m" || b.Count != 6 {
-		t.Errorf("first age bucket %+v, want <1m with 6", b)
+	if b := r.AgeBuckets[0]; b.Label != "<1m" || b.Count != 9 {
+		t.Errorf("first age bucket %+v, want <1m with 9", b)
 	}
 	if r.Blocked.Count != 1 || r.Blocked.Clients[0].Name != "worker" || r.Blocked.Clients[0].Cmd != "blpop" {
 		t.Errorf("blocked %+v, want the worker in blpop", r.Blocked)
 	}
-	if r.PubSub.Count != 1 || r.PubSub.Clients[0].Name != "listener" {
-		t.Errorf("pubsub %+v, want the listener", r.PubSub)
+	if got := names(r.PubSub); r.PubSub.Count != 2 || got != "listener,svc.p100.s1" {
+		t.Errorf("pubsub %s (count %d), want the listener and svc.p100.s1", got, r.PubSub.Count)
 	}
-	idleNames := map[string]int{}
 	for _, c := range r.Idle.Clients {
-		idleNames[c.Name]++
 		if c.ID == r.SelfID {
 			t.Errorf("the inspector's own connection (id %d) is listed as idle", c.ID)
 		}
 	}
-	if r.Idle.Count != 4 || idleNames["app-a"] != 3 || idleNames["redisleak-admin"] != 1 {
-		t.Errorf("idle %v (count %d), want the 3 app-a and the admin connection", idleNames, r.Idle.Count)
+	if got, want := names(r.Idle), "app-a,app-a,app-a,redisleak-admin,svc.p100.s2,svc.p200.s1"; r.Idle.Count != 6 || got != want {
+		t.Errorf("idle %s (count %d), want %s", got, r.Idle.Count, want)
+	}
+
+	// By process: the names set over the wire parse; the subscribed
+	// svc.p100.s1 is not idle, so it is listed after the idle s2.
+	wantByProcess := Grouping{TotalGroups: 2, Groups: []Group{
+		{Key: "svc.p100", Count: 2, Idle: 1, PubSub: 1, Sockets: []string{"svc.p100.s2", "svc.p100.s1"}},
+		{Key: "svc.p200", Count: 1, Idle: 1, Sockets: []string{"svc.p200.s1"}},
+	}}
+	gotByProcess := r.ByProcess
+	for i := range gotByProcess.Groups {
+		// Ages and idle times depend on the clock: zero them.
+		gotByProcess.Groups[i].OldestAgeSeconds, gotByProcess.Groups[i].MaxIdleSeconds = 0, 0
+	}
+	if !reflect.DeepEqual(gotByProcess, wantByProcess) {
+		t.Errorf("by process\n got %+v\nwant %+v", r.ByProcess, wantByProcess)
+	}
+	if r.NotNamedByRedisleak != 6 {
+		t.Errorf("not named by redisleak %d, want 6 (3 app-a, worker, listener, admin)", r.NotNamedByRedisleak)
 	}
 	if r.SelfID <= 0 {
 		t.Errorf("self_id %d", r.SelfID)
@@ -162,12 +193,42 @@ func TestClientsAgainstServer(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("text: exit status %d, stderr %q", code, errOut)
 	}
-	for _, want := range []string{"6 connections", "top 2 of 4 groups", "app-a", "Blocked: 1", "Pub/sub: 1", "blpop"} {
+	for _, want := range []string{
+		"9 connections", "top 2 of 7 groups", "app-a", "Blocked: 1", "Pub/sub: 2", "blpop",
+		"\nBy process (names set by redisleak: <client>.p<pid>.s<socket>; 2 groups)\n",
+		"  6 of 9 connections not named by redisleak: only in the groupings by host and by name\n",
+		"  Socket names, to look up in the service's leak report (idle first):\n" +
+			"    svc.p100\n" +
+			"      idle>=0s  svc.p100.s2\n" +
+			"      not idle  svc.p100.s1\n" +
+			"    svc.p200\n" +
+			"      idle>=0s  svc.p200.s1\n\n",
+	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text output lacks %q:\n%s", want, out)
 		}
 	}
+	for key, want := range map[string]string{
+		"svc.p100": "2 1 0 1",
+		"svc.p200": "1 1 0 0",
+	} {
+		// COUNT IDLE BLOCKED PUBSUB; the ages depend on the clock.
+		if got := fieldsOf(out, key); !strings.HasPrefix(got, want+" ") {
+			t.Errorf("by process row %s: %q, want counts %q", key, got, want)
+		}
+	}
 	t.Logf("clients output:\n%s", out)
+}
+
+// names returns the sorted names of the clients listed in s, joined by
+// commas.
+func names(s ClientSet) string {
+	var out []string
+	for _, c := range s.Clients {
+		out = append(out, c.Name)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
 }
 
 func TestKillIdleDryRun(t *testing.T) {
@@ -186,7 +247,7 @@ func TestKillIdleDryRun(t *testing.T) {
 	if n := strings.Count(out, "app-a"); n != 3 {
 		t.Errorf("dry run lists app-a %d times, want 3:\n%s", n, out)
 	}
-	for _, never := range []string{"worker", "listener"} {
+	for _, never := range []string{"worker", "listener", "svc.p100.s1"} {
 		if strings.Contains(out, never) {
 			t.Errorf("dry run lists %s, which is blocked or pub/sub:\n%s", never, out)
 		}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/redisleak/redisleak/internal/clientlist"
+	"github.com/redisleak/redisleak/internal/connname"
 )
 
 // This file holds the analysis behind the clients subcommand, as pure
@@ -24,8 +25,8 @@ type AnalyzeOptions struct {
 	SelfID int64
 	// IdleThreshold: a client idle for at least this long counts as idle.
 	IdleThreshold time.Duration
-	// Top limits the groups and the client lists in the report; 0 means
-	// no limit.
+	// Top limits the groups, the socket names of each process and the
+	// client lists in the report; 0 means no limit.
 	Top int
 }
 
@@ -39,8 +40,15 @@ type Report struct {
 	IdleThresholdSeconds int64     `json:"idle_threshold_seconds"`
 	Top                  int       `json:"top"`
 	AgeBuckets           []Bucket  `json:"age_buckets"`
-	ByHost               Grouping  `json:"by_host"`
-	ByName               Grouping  `json:"by_name"`
+	// ByProcess groups the connections named by redisleak (see
+	// connname: "<client>.p<pid>.s<socket>", as pool.NewClient names its
+	// sockets) by client and process id; its groups list their sockets.
+	ByProcess Grouping `json:"by_process"`
+	// NotNamedByRedisleak counts the connections left out of ByProcess:
+	// unnamed, or named in another format.
+	NotNamedByRedisleak int      `json:"not_named_by_redisleak"`
+	ByHost              Grouping `json:"by_host"`
+	ByName              Grouping `json:"by_name"`
 	// Idle leaves out blocked and pub/sub clients: waiting is their job.
 	Idle    ClientSet `json:"idle"`
 	Blocked ClientSet `json:"blocked"`
@@ -66,7 +74,8 @@ type Grouping struct {
 	OtherConnections int `json:"other_connections"`
 }
 
-// Group is the connections sharing one host or one name ("" for unnamed).
+// Group is the connections sharing one host, one name ("" for unnamed) or
+// one process ("<client>.p<pid>", see Report.ByProcess).
 type Group struct {
 	Key              string `json:"key"`
 	Count            int    `json:"count"`
@@ -75,6 +84,12 @@ type Group struct {
 	PubSub           int    `json:"pubsub"`
 	OldestAgeSeconds int64  `json:"oldest_age_seconds"`
 	MaxIdleSeconds   int64  `json:"max_idle_seconds"`
+	// Sockets, in ByProcess only, are the full names of the group's
+	// connections, to look up in the service's own leak report: the
+	// Idle ones first, then the others, each part by socket id. At most
+	// Top are listed; Count is the total. A name two connections share
+	// (two clients of one process with the same name) is listed twice.
+	Sockets []string `json:"sockets,omitempty"`
 }
 
 // ClientSet is a class of clients: Count of them, and the Top of them
@@ -124,6 +139,8 @@ func analyzeClients(all []Client, now time.Time, opts AnalyzeOptions) Report {
 	}
 	byHost := map[string]*Group{}
 	byName := map[string]*Group{}
+	byProcess := map[string]*Group{}
+	sockets := map[string][]namedSocket{} // by process
 	var idle, blocked, pubsub []Client
 	for _, c := range all {
 		if c.ID == opts.SelfID {
@@ -147,20 +164,20 @@ func analyzeClients(all []Client, now time.Time, opts AnalyzeOptions) Report {
 		case isIdle:
 			idle = append(idle, c)
 		}
-		for _, g := range []*Group{group(byHost, c.Host()), group(byName, c.Name)} {
-			g.Count++
-			if isIdle {
-				g.Idle++
-			}
-			if c.Blocked() {
-				g.Blocked++
-			}
-			if c.PubSub() {
-				g.PubSub++
-			}
-			g.OldestAgeSeconds = max(g.OldestAgeSeconds, age)
-			g.MaxIdleSeconds = max(g.MaxIdleSeconds, seconds(c.Idle))
+		group(byHost, c.Host()).add(c, isIdle)
+		group(byName, c.Name).add(c, isIdle)
+		if n, ok := connname.Parse(c.Name); ok {
+			key := n.Process()
+			group(byProcess, key).add(c, isIdle)
+			sockets[key] = append(sockets[key], namedSocket{name: c.Name, id: n.Socket, idle: isIdle})
+		} else {
+			r.NotNamedByRedisleak++
 		}
+	}
+	r.ByProcess = grouping(byProcess, opts.Top)
+	for i := range r.ByProcess.Groups {
+		g := &r.ByProcess.Groups[i]
+		g.Sockets = socketNames(sockets[g.Key], opts.Top)
 	}
 	r.ByHost = grouping(byHost, opts.Top)
 	r.ByName = grouping(byName, opts.Top)
@@ -177,6 +194,52 @@ func group(m map[string]*Group, key string) *Group {
 		m[key] = g
 	}
 	return g
+}
+
+// add counts c, idle or not, in g.
+func (g *Group) add(c Client, isIdle bool) {
+	g.Count++
+	if isIdle {
+		g.Idle++
+	}
+	if c.Blocked() {
+		g.Blocked++
+	}
+	if c.PubSub() {
+		g.PubSub++
+	}
+	g.OldestAgeSeconds = max(g.OldestAgeSeconds, seconds(c.Age))
+	g.MaxIdleSeconds = max(g.MaxIdleSeconds, seconds(c.Idle))
+}
+
+// namedSocket is a connection whose name parsed with connname.Parse.
+type namedSocket struct {
+	name string // as CLIENT LIST gave it
+	id   uint64
+	idle bool
+}
+
+// socketNames sorts socks idle first, then by socket id, and returns the
+// names of the top of them.
+func socketNames(socks []namedSocket, top int) []string {
+	sort.Slice(socks, func(i, j int) bool {
+		a, b := socks[i], socks[j]
+		if a.idle != b.idle {
+			return a.idle
+		}
+		if a.id != b.id {
+			return a.id < b.id
+		}
+		return a.name < b.name
+	})
+	if top > 0 && len(socks) > top {
+		socks = socks[:top]
+	}
+	names := make([]string, len(socks))
+	for i, s := range socks {
+		names[i] = s.name
+	}
+	return names
 }
 
 // grouping sorts groups by count (then key) and keeps the top of them.

@@ -172,11 +172,15 @@ func TestReportJSONShape(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := keys(doc), "age_buckets,blocked,by_host,by_name,idle,idle_threshold_seconds,pubsub,self_id,time,top,total"; got != want {
+	if got, want := keys(doc), "age_buckets,blocked,by_host,by_name,by_process,idle,idle_threshold_seconds,not_named_by_redisleak,pubsub,self_id,time,top,total"; got != want {
 		t.Errorf("top-level keys %s, want %s", got, want)
 	}
 	if doc["time"] != "2025-03-04T03:00:00Z" || doc["idle_threshold_seconds"] != 3600.0 {
 		t.Errorf("time %v, idle_threshold_seconds %v", doc["time"], doc["idle_threshold_seconds"])
+	}
+	// No name in the sample is redisleak's: an empty grouping, all 7 not named.
+	if bp, _ := json.Marshal(doc["by_process"]); string(bp) != `{"groups":[],"other_connections":0,"total_groups":0}` || doc["not_named_by_redisleak"] != 7.0 {
+		t.Errorf("by_process %s, not_named_by_redisleak %v; want empty and 7", bp, doc["not_named_by_redisleak"])
 	}
 	byHost := doc["by_host"].(map[string]any)
 	if got, want := keys(byHost), "groups,other_connections,total_groups"; got != want {
@@ -223,9 +227,20 @@ func TestWriteReport(t *testing.T) {
 		"(no name)",
 		"Blocked: 1",
 		"10.0.0.6:40004",
+		"\nBy process: none (no connection is named <client>.p<pid>.s<socket>, as pool.NewClient names its sockets)\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	// Without redisleak's names, the one-line hint comes after the other
+	// groupings, and there is no by-process table.
+	if strings.Index(out, "By process: none") < strings.Index(out, "By client name") {
+		t.Errorf("the by-process hint comes before the groupings:\n%s", out)
+	}
+	for _, unwanted := range []string{"By process (", "PROCESS", "Socket names"} {
+		if strings.Contains(out, unwanted) {
+			t.Errorf("report has %q with no redisleak names:\n%s", unwanted, out)
 		}
 	}
 }
@@ -256,5 +271,238 @@ func TestIdleCandidates(t *testing.T) {
 		if c.ID == 10 || c.ID == 14 || c.ID == 15 || c.ID == 16 {
 			t.Errorf("threshold 0: candidate %d must never be killed", c.ID)
 		}
+	}
+}
+
+// namedClientList is a CLIENT LIST reply with sockets named by redisleak
+// ("<client>.p<pid>.s<socket>") and others:
+//   - id 30: the inspector itself (excluded),
+//   - ids 31-34: svc.p100.s3 (idle 7200), s1 (busy, idle 0), s2 (idle
+//     4000) and s10 (idle 3600, exactly the 1h threshold), from 10.0.0.5,
+//   - id 35: svc.p200.s1, blocked in BLPOP, idle 5000,
+//   - id 36: other.p100.s1, pub/sub: the same pid as svc but another client,
+//   - id 37: a.p1.s2.p3.s4, a client name that itself looks like a socket
+//     name ("a.p1.s2", pid 3, socket 4), idle 7200,
+//   - ids 38-41: not named by redisleak: app-a, svc.p100 and svc.p100.s
+//     (incomplete), and unnamed; all but 41 idle 7200.
+const namedClientList = "" +
+	"id=30 addr=127.0.0.1:50000 fd=8 name= age=0 idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=client|list\n" +
+	"id=31 addr=10.0.0.5:40001 fd=9 name=svc.p100.s3 age=7300 idle=7200 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=get\n" +
+	"id=32 addr=10.0.0.5:40002 fd=10 name=svc.p100.s1 age=100 idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=get\n" +
+	"id=33 addr=10.0.0.5:40003 fd=11 name=svc.p100.s2 age=4000 idle=4000 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=get\n" +
+	"id=34 addr=10.0.0.5:40004 fd=12 name=svc.p100.s10 age=3600 idle=3600 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=set\n" +
+	"id=35 addr=10.0.0.6:40005 fd=13 name=svc.p200.s1 age=5000 idle=5000 flags=b db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=blpop\n" +
+	"id=36 addr=10.0.0.6:40006 fd=14 name=other.p100.s1 age=60 idle=60 flags=P db=0 sub=1 psub=0 ssub=0 multi=-1 cmd=subscribe\n" +
+	"id=37 addr=10.0.0.7:40007 fd=15 name=a.p1.s2.p3.s4 age=90000 idle=7200 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=get\n" +
+	"id=38 addr=10.0.0.7:40008 fd=16 name=app-a age=7200 idle=7200 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=get\n" +
+	"id=39 addr=10.0.0.7:40009 fd=17 name=svc.p100 age=7200 idle=7200 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=get\n" +
+	"id=40 addr=10.0.0.7:40010 fd=18 name=svc.p100.s age=7200 idle=7200 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=get\n" +
+	"id=41 addr=10.0.0.7:40011 fd=19 name= age=10 idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=ping\n"
+
+func analyzeNamed(t *testing.T, top int) Report {
+	t.Helper()
+	r, err := analyzeClientList(namedClientList, sampleNow, AnalyzeOptions{SelfID: 30, IdleThreshold: time.Hour, Top: top})
+	if err != nil {
+		t.Fatalf("analyzeClientList: %v", err)
+	}
+	return r
+}
+
+func TestAnalyzeByProcess(t *testing.T) {
+	r := analyzeNamed(t, 0)
+	if r.Total != 11 || r.NotNamedByRedisleak != 4 {
+		t.Errorf("total %d, not named by redisleak %d; want 11 and 4 (app-a, svc.p100, svc.p100.s, unnamed)", r.Total, r.NotNamedByRedisleak)
+	}
+	want := Grouping{TotalGroups: 4, Groups: []Group{
+		// s10 sorts after s2 (by number, not text); the busy s1 comes last.
+		{Key: "svc.p100", Count: 4, Idle: 3, OldestAgeSeconds: 7300, MaxIdleSeconds: 7200,
+			Sockets: []string{"svc.p100.s2", "svc.p100.s3", "svc.p100.s10", "svc.p100.s1"}},
+		{Key: "a.p1.s2.p3", Count: 1, Idle: 1, OldestAgeSeconds: 90000, MaxIdleSeconds: 7200,
+			Sockets: []string{"a.p1.s2.p3.s4"}},
+		{Key: "other.p100", Count: 1, PubSub: 1, OldestAgeSeconds: 60, MaxIdleSeconds: 60,
+			Sockets: []string{"other.p100.s1"}},
+		{Key: "svc.p200", Count: 1, Blocked: 1, OldestAgeSeconds: 5000, MaxIdleSeconds: 5000,
+			Sockets: []string{"svc.p200.s1"}},
+	}}
+	if !reflect.DeepEqual(r.ByProcess, want) {
+		t.Errorf("by process\n got %+v\nwant %+v", r.ByProcess, want)
+	}
+	// The named connections stay in the other groupings, without sockets.
+	if got, want := groupCounts(r.ByHost), "10.0.0.7=5,10.0.0.5=4,10.0.0.6=2"; got != want {
+		t.Errorf("by host %s, want %s", got, want)
+	}
+	if len(r.ByName.Groups) != 11 || r.ByName.TotalGroups != 11 {
+		t.Errorf("by name: %d of %d groups, want 11 (one per name, unnamed included)", len(r.ByName.Groups), r.ByName.TotalGroups)
+	}
+	for _, g := range append(r.ByHost.Groups, r.ByName.Groups...) {
+		if g.Sockets != nil {
+			t.Errorf("group %q outside by process lists sockets %v", g.Key, g.Sockets)
+		}
+	}
+	if r.Idle.Count != 7 || r.Blocked.Count != 1 || r.PubSub.Count != 1 {
+		t.Errorf("idle %d blocked %d pubsub %d, want 7, 1, 1", r.Idle.Count, r.Blocked.Count, r.PubSub.Count)
+	}
+}
+
+func TestAnalyzeByProcessTop(t *testing.T) {
+	r := analyzeNamed(t, 2)
+	bp := r.ByProcess
+	if got := groupCounts(bp); got != "svc.p100=4,a.p1.s2.p3=1" || bp.TotalGroups != 4 || bp.OtherConnections != 2 {
+		t.Errorf("top 2 by process: %s, %d groups, %d other connections; want svc.p100=4,a.p1.s2.p3=1, 4 and 2",
+			got, bp.TotalGroups, bp.OtherConnections)
+	}
+	// At most Top sockets, the idle ones first; Count keeps the total.
+	if got := bp.Groups[0].Sockets; !reflect.DeepEqual(got, []string{"svc.p100.s2", "svc.p100.s3"}) || bp.Groups[0].Count != 4 {
+		t.Errorf("top 2 svc.p100 sockets %v of %d, want [svc.p100.s2 svc.p100.s3] of 4", got, bp.Groups[0].Count)
+	}
+	if r.NotNamedByRedisleak != 4 {
+		t.Errorf("not named by redisleak %d with top 2, want 4 (Top only trims lists)", r.NotNamedByRedisleak)
+	}
+}
+
+func TestByProcessJSON(t *testing.T) {
+	b, err := json.Marshal(analyzeNamed(t, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		ByProcess struct {
+			Groups []map[string]any `json:"groups"`
+		} `json:"by_process"`
+		ByHost struct {
+			Groups []map[string]any `json:"groups"`
+		} `json:"by_host"`
+		NotNamed *int `json:"not_named_by_redisleak"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.NotNamed == nil || *doc.NotNamed != 4 {
+		t.Errorf("not_named_by_redisleak missing or not 4: %s", b)
+	}
+	if len(doc.ByProcess.Groups) != 4 {
+		t.Fatalf("by_process has %d groups, want 4: %s", len(doc.ByProcess.Groups), b)
+	}
+	g := doc.ByProcess.Groups[0]
+	if got, want := keys(g), "blocked,count,idle,key,max_idle_seconds,oldest_age_seconds,pubsub,sockets"; got != want {
+		t.Errorf("by_process group keys %s, want %s", got, want)
+	}
+	if got, _ := json.Marshal(g["sockets"]); string(got) != `["svc.p100.s2","svc.p100.s3","svc.p100.s10","svc.p100.s1"]` {
+		t.Errorf("sockets %s", got)
+	}
+	if _, ok := doc.ByHost.Groups[0]["sockets"]; ok {
+		t.Errorf("by_host group has sockets: %v", doc.ByHost.Groups[0])
+	}
+}
+
+// fieldsOf returns the fields of the first line of out ending in "  "+key,
+// "" if there is none.
+func fieldsOf(out, key string) string {
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasSuffix(line, "  "+key) {
+			return strings.Join(strings.Fields(line), " ")
+		}
+	}
+	return ""
+}
+
+func TestWriteReportByProcess(t *testing.T) {
+	var buf bytes.Buffer
+	if err := writeReport(&buf, "redis:6379", analyzeNamed(t, 10)); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		"\nBy process (names set by redisleak: <client>.p<pid>.s<socket>; 4 groups)\n",
+		"  4 of 11 connections not named by redisleak: only in the groupings by host and by name\n",
+		"  Socket names, to look up in the service's leak report (idle first):\n" +
+			"    svc.p100\n" +
+			"      idle>=1h  svc.p100.s2 svc.p100.s3 svc.p100.s10\n" +
+			"      not idle  svc.p100.s1\n" +
+			"    a.p1.s2.p3\n" +
+			"      idle>=1h  a.p1.s2.p3.s4\n" +
+			"    other.p100\n" +
+			"      not idle  other.p100.s1\n" +
+			"    svc.p200\n" +
+			"      not idle  svc.p200.s1\n\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	// COUNT IDLE BLOCKED PUBSUB OLDEST MAX-IDLE PROCESS
+	for key, want := range map[string]string{
+		"PROCESS":  "COUNT IDLE>=1h BLOCKED PUBSUB OLDEST MAX IDLE PROCESS",
+		"svc.p100": "4 3 0 0 2h01m 2h svc.p100",
+		"svc.p200": "1 0 1 0 1h23m 1h23m svc.p200",
+	} {
+		if got := fieldsOf(out, key); got != want {
+			t.Errorf("row %s: %q, want %q\n%s", key, got, want, out)
+		}
+	}
+	// By process is the first section after the totals, and the hint for
+	// reports without redisleak names is not printed.
+	if i, j := strings.Index(out, "By process ("), strings.Index(out, "By age"); i < 0 || i > j {
+		t.Errorf("by process does not come before by age:\n%s", out)
+	}
+	if strings.Contains(out, "By process: none") {
+		t.Errorf("hint printed although names are present:\n%s", out)
+	}
+
+	buf.Reset()
+	if err := writeReport(&buf, "redis:6379", analyzeNamed(t, 2)); err != nil {
+		t.Fatal(err)
+	}
+	out = buf.String()
+	for _, want := range []string{
+		"\nBy process (names set by redisleak: <client>.p<pid>.s<socket>; top 2 of 4 groups)\n",
+		"    svc.p100\n" +
+			"      idle>=1h  svc.p100.s2 svc.p100.s3\n" +
+			"      ... and 2 more (1 of them idle>=1h); --top 0 lists all\n" +
+			"    a.p1.s2.p3\n" +
+			"      idle>=1h  a.p1.s2.p3.s4\n\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("top 2 report lacks %q:\n%s", want, out)
+		}
+	}
+	if got, want := fieldsOf(out, "(other 2 groups)"), "2 (other 2 groups)"; !strings.Contains(out, "PROCESS") || got != want {
+		t.Errorf("top 2 other-groups row %q, want %q", got, want)
+	}
+}
+
+// TestWriteReportWrapsSockets checks that a long socket list wraps at
+// lineWidth without splitting or losing a name.
+func TestWriteReportWrapsSockets(t *testing.T) {
+	var clients []Client
+	var want []string
+	for i := 1; i <= 30; i++ {
+		name := "checkout-service.p4242.s" + strconv.Itoa(i)
+		want = append(want, name)
+		clients = append(clients, Client{ID: int64(i), Addr: "10.0.0.9:1", Name: name, Idle: 2 * time.Hour, Age: 2 * time.Hour, Flags: "N"})
+	}
+	var buf bytes.Buffer
+	if err := writeReport(&buf, "redis:6379", analyzeClients(clients, sampleNow, AnalyzeOptions{IdleThreshold: time.Hour})); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	_, section, _ := strings.Cut(out, "    checkout-service.p4242\n")
+	section, _, _ = strings.Cut(section, "\n\n")
+	lines := strings.Split(section, "\n")
+	if len(lines) < 3 || !strings.HasPrefix(lines[0], "      idle>=1h  checkout-service.p4242.s1 ") {
+		t.Fatalf("socket list not wrapped as expected:\n%s", out)
+	}
+	var got []string
+	for i, line := range lines {
+		if len(line) > lineWidth {
+			t.Errorf("line %d is %d characters, over %d: %q", i, len(line), lineWidth, line)
+		}
+		if i > 0 && !strings.HasPrefix(line, strings.Repeat(" ", 16)+"checkout-service.p4242.s") {
+			t.Errorf("continuation line %d not indented under the first name: %q", i, line)
+		}
+		got = append(got, strings.Fields(strings.TrimPrefix(line, "      idle>=1h"))...)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("wrapped names\n got %v\nwant %v", got, want)
 	}
 }

@@ -5,6 +5,13 @@
 //	redisleak [connection flags] watch     [--interval 1s] [--duration 0]
 //	redisleak [connection flags] kill-idle --idle 1h [--yes]
 //
+// clients groups the connections by client host and by client name and,
+// for those named as this module's pool.NewClient names its sockets
+// ("<client>.p<pid>.s<socket>", for example "orders-api.p4242.s17"), by
+// process: each group lists its socket names, idle ones first, so that a
+// connection seen on the server can be found in the service's own leak
+// report, which names the sockets each call site holds.
+//
 // Connection flags (-addr, -user, -password, -db, -timeout) may also be
 // given after the subcommand. The password can come from the
 // REDISLEAK_PASSWORD environment variable instead of the command line.
@@ -40,11 +47,14 @@ const usageText = `usage: redisleak [connection flags] <command> [command flags]
 Inspect a Redis server's connections for leaks.
 
 Commands:
-  clients     analyse CLIENT LIST: top holders by host and name, age buckets,
+  clients     analyse CLIENT LIST: top holders by process (with their socket
+              names, for sockets named <client>.p<pid>.s<socket> as
+              pool.NewClient names them), by host and by name; age buckets;
               idle, blocked and pub/sub clients
                 --json          print a JSON document instead of text
                 --idle 1h       idle threshold (clients idle at least this long)
-                --top 10        show the N largest groups (0 = all)
+                --top 10        show the N largest groups and N sockets of each
+                                process (0 = all)
   watch       sample INFO clients/stats and warn about leak patterns
                 --interval 1s   time between samples
                 --duration 0    stop after this long (0 = until Ctrl-C)
