@@ -122,6 +122,7 @@ func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 		Limits:         cfg.heldTooLong,
 		Log:            cfg.logger,
 		HolderFunction: "github.com/redisleak/redisleak/pool.(*hook)",
+		CollectEvery:   cfg.collectEvery,
 	})
 	st.releaseDump = func() {}
 	if tracker.Debug() {

@@ -3,6 +3,8 @@ package pool_test
 import (
 	"context"
 	"log/slog"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -130,4 +132,106 @@ func TestHeldTooLongCommandHolders(t *testing.T) {
 		!strings.Contains(warns[0]["holders"], "TestHeldTooLongCommandHolders") {
 		t.Fatalf("WARN for a slow command = %v", warns)
 	}
+}
+
+// leakInGoroutine is a request handler that takes a Conn and returns on an
+// error path without closing it: once the goroutine is gone, nothing
+// references the Conn. It returns the line of the Conn call.
+func leakInGoroutine(ctx context.Context, t *testing.T, c *pool.Client) int {
+	lines := make(chan int)
+	go func() {
+		cn, line := c.Conn(), thisLine()
+		if err := cn.Ping(ctx).Err(); err != nil {
+			t.Error(err)
+		}
+		lines <- line
+	}()
+	return <-lines
+}
+
+// TestHolderGone: a Conn left behind by a goroutine that returned is logged
+// as a definite leak within a few periods of WithHolderGoneCheck, with no
+// held-too-long threshold and without the test running the collector; a
+// Conn handed to another goroutine that keeps using it never is.
+func TestHolderGone(t *testing.T) {
+	srv := testserver.Any(t)
+	ctx := context.Background()
+	logs := &logRecorder{}
+	const period = 100 * time.Millisecond
+	c, err := pool.NewClient(&redis.Options{Addr: srv.Addr()},
+		pool.WithTracker(tracker.New()),
+		pool.WithLogger(slog.New(logs)),
+		pool.WithHolderGoneCheck(period))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	// Handed over: made in one goroutine, used by another until the end.
+	handed := make(chan *pool.Conn)
+	stop := make(chan struct{})
+	worker := make(chan struct{})
+	go func() { handed <- c.Conn() }()
+	go func() {
+		defer close(worker)
+		cn := <-handed
+		defer cn.Close()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+				if err := cn.Ping(ctx).Err(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	}()
+	defer func() { close(stop); <-worker }()
+
+	line := leakInGoroutine(ctx, t, c)
+	const msg = "redisleak: definite leak: garbage-collected without Close"
+	deadline := time.Now().Add(20 * period)
+	for len(logs.find(msg)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(period / 4)
+	}
+	found := logs.find(msg)
+	if len(found) != 1 {
+		t.Fatalf("%d WARN lines %q within %s, want 1", len(found), msg, 20*period)
+	}
+	w := found[0]
+	if w["level"] != "WARN" || w["kind"] != "conn" || !strings.Contains(w["origin"], "held_test.go:"+strconv.Itoa(line)) || w["conn"] == "" {
+		t.Errorf("WARN %v; want kind conn, the origin held_test.go:%d and the socket", w, line)
+	}
+	// Some more periods: the Conn still in use is never reported, and the
+	// dropped one only once.
+	time.Sleep(5 * period)
+	if n := len(logs.find(msg)); n != 1 {
+		t.Errorf("%d leak WARN lines after more periods, want still 1", n)
+	}
+	r := c.Report()
+	dropped, open := 0, 0
+	for _, g := range r.Groups {
+		if g.Kind == tracker.KindConn {
+			dropped += g.Dropped
+			open += g.Count
+		}
+	}
+	if dropped != 1 || open != 2 {
+		t.Errorf("report has %d conns, %d dropped; want 2 and 1:\n%s", open, dropped, r)
+	}
+}
+
+func TestHolderGoneCheckBadInput(t *testing.T) {
+	_, err := pool.NewClient(&redis.Options{}, pool.WithHolderGoneCheck(-time.Second))
+	if err == nil || !strings.Contains(err.Error(), "WithHolderGoneCheck(-1s)") {
+		t.Fatalf("NewClient with a negative period = %v, want an error naming it", err)
+	}
+}
+
+// thisLine returns the line it is called from.
+func thisLine() int {
+	_, _, line, _ := runtime.Caller(1)
+	return line
 }

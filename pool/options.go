@@ -17,6 +17,7 @@ type config struct {
 	tracker        *tracker.Tracker
 	logger         *slog.Logger
 	connNamesOff   bool
+	collectEvery   time.Duration
 	errs           []error // bad option values, reported by NewClient
 }
 
@@ -82,5 +83,27 @@ func WithHeldTooLong(kind tracker.Kind, d time.Duration) Option {
 			return
 		}
 		c.heldTooLong[kind] = d
+	}
+}
+
+// WithHolderGoneCheck reports a dedicated Conn or Pub/Sub whose holders are
+// all gone (nothing references it any longer: the goroutine that had it
+// returned without Close and kept it nowhere) as a definite leak within about
+// two periods of every, through one WARN log line with its origin, without
+// waiting for a held-too-long threshold. Such a leak is found by the garbage
+// collector, so while Conns or Pub/Subs are open the client runs it at most
+// once per every, and not when the runtime has run a collection on its own
+// since the last check. d must not be negative; 0, the default, leaves the
+// finding to the runtime's own collections (the WARN line is logged then).
+//
+// A Conn handed to another goroutine, or kept in a variable, is still held,
+// and is not reported however long it stays open.
+func WithHolderGoneCheck(every time.Duration) Option {
+	return func(c *config) {
+		if every < 0 {
+			c.errs = append(c.errs, fmt.Errorf("pool: WithHolderGoneCheck(%s): the period must be 0 (off) or positive", every))
+			return
+		}
+		c.collectEvery = every
 	}
 }

@@ -212,7 +212,9 @@ func (t *Tracker) recycle(r *record) {
 // MarkDropped records that whatever held the checkout was garbage-collected
 // without releasing it: a definite leak, shown as such in reports. The checkout
 // stays outstanding, because what it held (a socket, a pool slot) is still held.
-// It returns false when the checkout was already released.
+// While the scope is watched ([Scope.WatchHeld]), the leak is also logged at
+// WARN at once. It returns false when the checkout was already released or
+// marked.
 func (tok Token) MarkDropped() bool {
 	r := tok.r
 	if r == nil {
@@ -220,12 +222,21 @@ func (tok Token) MarkDropped() bool {
 	}
 	sh := r.shard
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	if !r.live || r.gen != tok.gen || r.dropped {
+		sh.mu.Unlock()
 		return false
 	}
 	r.dropped = true
 	sh.dropped++
+	w := r.scope.watch.Load()
+	var p pending
+	if w != nil {
+		p = r.copy()
+	}
+	sh.mu.Unlock()
+	if w != nil {
+		w.dropped(p)
+	}
 	return true
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"time"
 )
@@ -30,6 +31,13 @@ type WatchConfig struct {
 	// the hook that wraps each command. A report of a checkout recorded
 	// without a stack then shows the stacks of the goroutines inside it.
 	HolderFunction string
+	// CollectEvery, when positive, makes the watch find dropped holders
+	// promptly: a holder garbage-collected without being released is
+	// reported (see [Token.MarkDropped]) only once the garbage collector has
+	// run, so while long-lived checkouts are outstanding the watch runs the
+	// collector itself, at most once per CollectEvery and only when the
+	// runtime has not run a collection on its own since the last check.
+	CollectEvery time.Duration
 }
 
 // watcher reports the checkouts of one scope that outlive their threshold.
@@ -41,30 +49,41 @@ type watcher struct {
 // WatchHeld reports, through cfg.Log, each checkout of the scope held longer
 // than its kind's threshold: once at WARN with its origin and the current
 // stacks of the goroutines that may be holding it, and once at INFO when it
-// is released later. It checks a few times per threshold until stop is
-// called; stop waits for the check to end. A scope has one watch at a time.
+// is released later. It also reports at WARN, as a definite leak, each
+// checkout whose holder is garbage-collected without releasing it, as soon
+// as that is known (see [WatchConfig.CollectEvery]). It checks a few times per
+// threshold until stop is called; stop waits for the check to end. A scope
+// has one watch at a time.
 func (s *Scope) WatchHeld(cfg WatchConfig) (stop func()) {
-	shortest := time.Duration(0)
-	for _, d := range cfg.Limits {
-		if d > 0 && (shortest == 0 || d < shortest) {
-			shortest = d
-		}
-	}
-	if shortest == 0 {
-		return func() {}
-	}
 	w := &watcher{scope: s, cfg: cfg}
 	s.watch.Store(w)
+	unwatch := func() { s.watch.CompareAndSwap(w, nil) }
+	period := time.Duration(0)
+	for _, d := range cfg.Limits {
+		if d > 0 && (period == 0 || d/4 < period) {
+			period = d / 4
+		}
+	}
+	if cfg.CollectEvery > 0 && (period == 0 || cfg.CollectEvery < period) {
+		period = cfg.CollectEvery
+	}
+	if period == 0 {
+		return unwatch
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(min(max(shortest/4, 10*time.Millisecond), time.Second))
+		tick := time.NewTicker(min(max(period, 10*time.Millisecond), time.Second))
 		defer tick.Stop()
+		collect := newCollector(cfg.CollectEvery)
 		for {
 			select {
 			case <-tick.C:
 				w.check()
+				if cfg.CollectEvery > 0 && collect.due() && w.holdersOutstanding() {
+					collect.run()
+				}
 			case <-ctx.Done():
 				return
 			}
@@ -73,8 +92,68 @@ func (s *Scope) WatchHeld(cfg WatchConfig) (stop func()) {
 	return func() {
 		cancel()
 		<-done
-		s.watch.CompareAndSwap(w, nil)
+		unwatch()
 	}
+}
+
+// holdersOutstanding reports whether the scope has an outstanding checkout
+// whose holder a garbage collection could find dropped: a long-lived one not
+// yet known to be dropped.
+func (w *watcher) holdersOutstanding() bool {
+	found := false
+	w.scope.t.each(func(r *record) {
+		if r.scope == w.scope && !r.kind.shortLived() && !r.dropped {
+			found = true
+		}
+	})
+	return found
+}
+
+// collector runs the garbage collector for a watch, at most once per
+// period, and not when the runtime has completed a collection on its own
+// since the last check: a holder dropped before that collection started is
+// found by it. So a dropped holder is found within about two periods.
+type collector struct {
+	period time.Duration
+	last   time.Time // the last check
+	cycles uint64    // completed collections at the last check
+
+	numGC func() uint64 // completed collections; the runtime's, or a test's
+	gc    func()        // runs a collection
+}
+
+func newCollector(period time.Duration) *collector {
+	return &collector{period: period, last: time.Now(), cycles: numGC(), numGC: numGC, gc: runtime.GC}
+}
+
+// due reports whether a period has passed since the last check, and starts
+// a new one if so.
+func (c *collector) due() bool {
+	if time.Since(c.last) < c.period {
+		return false
+	}
+	c.last = time.Now()
+	return true
+}
+
+// run collects unless the runtime has since the last check.
+func (c *collector) run() {
+	if n := c.numGC(); n != c.cycles {
+		c.cycles = n
+		return
+	}
+	c.gc()
+	c.cycles = c.numGC()
+}
+
+// numGC is the number of completed garbage collections.
+func numGC() uint64 {
+	sample := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return sample[0].Value.Uint64()
 }
 
 // check marks and reports the checkouts that passed their threshold since
@@ -109,6 +188,24 @@ func (w *watcher) check() {
 		}
 		w.cfg.Log.Warn("redisleak: connection held too long", attrs...)
 	}
+}
+
+// dropped reports a checkout whose holder was garbage-collected without
+// releasing it.
+func (w *watcher) dropped(p pending) {
+	c := p.resolve()
+	attrs := []any{"client", c.Scope, "kind", c.Kind.String()}
+	if c.Op != "" {
+		attrs = append(attrs, "op", c.Op)
+	}
+	attrs = append(attrs, "held", time.Since(c.Start).Round(time.Millisecond).String(), "origin", origin(c))
+	if c.ConnName != "" {
+		attrs = append(attrs, "conn", c.ConnName)
+	}
+	if c.Label != "" {
+		attrs = append(attrs, "label", c.Label)
+	}
+	w.cfg.Log.Warn("redisleak: definite leak: garbage-collected without Close", attrs...)
 }
 
 // returned reports that a checkout reported as held too long came back.

@@ -1,0 +1,64 @@
+package tracker
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMarkDroppedLogsWhileWatched(t *testing.T) {
+	tr := newTestTracker(CaptureLongLived)
+	s := tr.NewScope("c")
+	var logs bytes.Buffer
+	stop := s.WatchHeld(WatchConfig{Log: slog.New(slog.NewTextHandler(&logs, nil))}) // no threshold: no goroutine
+	tok, line := s.Checkout(context.Background(), KindConn, "", 0), thisLine()
+	tok.SetConnName("app.p1.s7")
+	if !tok.MarkDropped() || tok.MarkDropped() {
+		t.Fatal("MarkDropped: want true once, then false")
+	}
+	out := logs.String()
+	if strings.Count(out, "definite leak") != 1 || !strings.Contains(out, "watch_test.go:"+strconv.Itoa(line)) || !strings.Contains(out, "conn=app.p1.s7") {
+		t.Errorf("want one WARN with the origin line %d and the connection:\n%s", line, out)
+	}
+	stop()
+	tok2 := s.Checkout(context.Background(), KindConn, "", 0)
+	tok2.MarkDropped()
+	if strings.Count(logs.String(), "definite leak") != 1 {
+		t.Errorf("a drop after the watch stopped was logged:\n%s", logs.String())
+	}
+	tok.Release()
+	tok2.Release()
+}
+
+func TestCollectorSkipsWhenTheRuntimeCollected(t *testing.T) {
+	c := newCollector(time.Hour)
+	var cycles uint64 = 7
+	forced := 0
+	c.cycles = cycles
+	c.numGC = func() uint64 { return cycles }
+	c.gc = func() { forced++; cycles++ }
+	if c.due() {
+		t.Fatal("due before a period passed")
+	}
+	c.last = time.Now().Add(-2 * time.Hour)
+	if !c.due() || c.due() {
+		t.Fatal("want due once a period passed, then not again at once")
+	}
+	c.run() // nothing collected since the start: it collects
+	if forced != 1 || c.cycles != 8 {
+		t.Fatalf("after a quiet period: %d forced, cycles %d; want 1 and 8", forced, c.cycles)
+	}
+	cycles += 2 // the runtime collected on its own
+	c.run()
+	if forced != 1 || c.cycles != 10 {
+		t.Fatalf("after the runtime collected: %d forced, cycles %d; want still 1, and 10", forced, c.cycles)
+	}
+	c.run()
+	if forced != 2 {
+		t.Fatalf("after another quiet period: %d forced, want 2", forced)
+	}
+}
