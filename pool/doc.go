@@ -9,7 +9,12 @@
 //     its Close, and the client itself if it is dropped without Close;
 //   - reports what is still outstanding, grouped by call site, on demand
 //     ([Client.Report]) and at [Client.Close], which returns an error matching
-//     [ErrLeaked] when something was left open;
+//     [ErrLeaked] when something was left open, and logs a Conn or Pub/Sub
+//     garbage-collected without Close as a definite leak
+//     ([WithHolderGoneCheck] finds those promptly);
+//   - names every socket on the server "<client>.p<pid>.s<socket>" and lists,
+//     on each checkout that holds a socket, that name, so that a connection
+//     seen in CLIENT LIST leads to the call site holding it ([WithConnNames]);
 //   - enforces one hard cap, [WithMaxConnections], on every socket the client
 //     opens: the main pool, Pub/Sub (reconnects included), dedicated
 //     connections, retries and probes. A caller that needs a socket while the
