@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -462,6 +463,39 @@ func TestCapDeadlineWhileWaiting(t *testing.T) {
 	_ = conns[0].Close()
 	if err := c.Get(ctx, "k").Err(); err != nil && err != redis.Nil {
 		t.Fatalf("Get once the socket is free = %v", err)
+	}
+}
+
+// TestCapSlowDialIsNoRefusal: a deadline that passes while a socket is being
+// dialed, with slots of the cap free, is the network's: no ErrMaxConnections.
+func TestCapSlowDialIsNoRefusal(t *testing.T) {
+	srv := testserver.Redis(t)
+	opt := options(srv)
+	opt.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		time.Sleep(300 * time.Millisecond) // a slow network
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	c, err := pool.NewClient(opt, pool.WithMaxConnections(3), pool.WithTracker(tracker.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err = c.Get(ctx, "k").Err()
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, pool.ErrMaxConnections) {
+		t.Fatalf("Get whose deadline passed during a slow dial = %v, want context.DeadlineExceeded and no ErrMaxConnections", err)
+	}
+	if n := c.Stats().Timeouts; n != 0 {
+		t.Errorf("Stats().Timeouts = %d, want 0", n)
+	}
+	// go-redis finishes the dial in the background and pools the socket;
+	// let it, so that no dial outlives the test.
+	for deadline := time.Now().Add(5 * time.Second); c.Stats().Idle != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the background dial did not finish: %+v", c.Stats())
+		}
 	}
 }
 

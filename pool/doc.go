@@ -39,8 +39,9 @@
 // is as large as the cap, a command refused a turn gets a [*LimitError]
 // (matching [ErrMaxConnections]): when its last attempt times out (the error
 // matches redis.ErrPoolTimeout too), and when its own context's deadline
-// passes while it waits for a turn or for its socket to open (the error
-// matches context.DeadlineExceeded too). go-redis reports both as it always
+// passes while it waits for a turn, or for a new socket while every slot of
+// the cap is taken (the error matches context.DeadlineExceeded too); a
+// deadline that passes during a slow dial with slots free is the network's. go-redis reports both as it always
 // does; the client tells them apart by running a command whose context has a
 // deadline with a wrapper of that context, which notes whether go-redis's
 // connection pool was the code that found the deadline passed (one

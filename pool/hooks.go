@@ -77,8 +77,19 @@ func (st *state) refuse(err error, wait *socketWait) error {
 		return err
 	case errors.Is(err, redis.ErrPoolTimeout):
 		return st.limitError(err)
-	case wait != nil && wait.ended.Load() && errors.Is(err, context.DeadlineExceeded):
+	case wait == nil || !errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	// A deadline that passed waiting for a turn is the cap's; one that passed
+	// waiting for a dial is the cap's only when every slot is taken, and
+	// otherwise the network's.
+	switch wait.ended.Load() {
+	case waitTurn:
 		return st.limitError(err)
+	case waitDial:
+		if st.lim.open.Load() >= st.lim.max {
+			return st.limitError(err)
+		}
 	}
 	return err
 }

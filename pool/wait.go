@@ -15,8 +15,14 @@ import (
 // notes when ctx.Err() reports the deadline to a caller in that pool.
 type socketWait struct {
 	context.Context
-	ended atomic.Bool // the deadline ended a wait in go-redis's connection pool
+	ended atomic.Int32 // waitNone, or which wait in go-redis's connection pool the deadline ended
 }
+
+const (
+	waitNone int32 = iota
+	waitTurn       // for a pool turn: the cap, since the pool is as large as the cap
+	waitDial       // for a new socket to be dialed: the cap only when every slot is taken
+)
 
 // watchSocketWait returns the context to run a command with, and the
 // socketWait to ask afterwards; a context without a deadline, or one already
@@ -32,35 +38,37 @@ func watchSocketWait(ctx context.Context) (context.Context, *socketWait) {
 // Err is the parent's Err; see socketWait.
 func (w *socketWait) Err() error {
 	err := w.Context.Err()
-	if err != nil && !w.ended.Load() && calledFromConnPool() {
-		w.ended.Store(true)
+	if err != nil && w.ended.Load() == waitNone {
+		w.ended.CompareAndSwap(waitNone, poolWaitOfCaller())
 	}
 	return err
 }
 
-// connPoolFuncs prefixes the functions in which go-redis waits for a pool
-// turn or for a connection: its connection pool's methods and the semaphore
-// that counts the turns.
-var connPoolFuncs = []string{
-	"github.com/redis/go-redis/v9/internal/pool.(*ConnPool).",
-	"github.com/redis/go-redis/v9/internal.(*FastSemaphore).",
-}
+// Functions of go-redis in which a command waits for a socket: for a pool
+// turn in the semaphore that counts turns, for anything else (a dial, a
+// connection being drained) in other methods of the connection pool.
+const (
+	turnSemaphore = "github.com/redis/go-redis/v9/internal.(*FastSemaphore)."
+	turnWait      = "github.com/redis/go-redis/v9/internal/pool.(*ConnPool).waitTurn"
+	connPoolFuncs = "github.com/redis/go-redis/v9/internal/pool.(*ConnPool)."
+)
 
-// calledFromConnPool reports whether the caller of socketWait.Err is
-// go-redis's connection pool. It runs only once a deadline has passed.
-func calledFromConnPool() bool {
+// poolWaitOfCaller returns which wait of go-redis's connection pool called
+// socketWait.Err, or waitNone. It runs only once a deadline has passed.
+func poolWaitOfCaller() int32 {
 	var pcs [2]uintptr
-	// Skip runtime.Callers, calledFromConnPool and socketWait.Err.
+	// Skip runtime.Callers, poolWaitOfCaller and socketWait.Err.
 	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs[:])])
 	for {
 		f, more := frames.Next()
-		for _, prefix := range connPoolFuncs {
-			if strings.HasPrefix(f.Function, prefix) {
-				return true
-			}
+		switch {
+		case strings.HasPrefix(f.Function, turnSemaphore), f.Function == turnWait:
+			return waitTurn
+		case strings.HasPrefix(f.Function, connPoolFuncs):
+			return waitDial
 		}
 		if !more {
-			return false
+			return waitNone
 		}
 	}
 }
