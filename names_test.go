@@ -174,3 +174,44 @@ func TestConnNamesRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestConnNamesReplacedByTheCaller: a name the caller sets, in OnConnect or
+// on a Conn, replaces the library's on the server; it need not be unique to a
+// socket, so reports then name the socket by its address, as the server
+// shows it too.
+func TestConnNamesReplacedByTheCaller(t *testing.T) {
+	srv := testserver.Redis(t)
+	ctx := context.Background()
+	opt := options(srv)
+	opt.OnConnect = func(ctx context.Context, cn *redis.Conn) error {
+		return cn.ClientSetName(ctx, "set-by-onconnect").Err()
+	}
+	c, err := pool.NewClient(opt, pool.WithTracker(tracker.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	conns, _ := leakConns(ctx, t, c, 2)
+	defer func() {
+		for _, cn := range conns {
+			cn.Close()
+		}
+	}()
+	if err := conns[1].ClientSetName(ctx, "worker-7").Err(); err != nil {
+		t.Fatal(err)
+	}
+	var names, addrs []string
+	for _, cl := range srv.Clients(t) {
+		names = append(names, cl.Name)
+		addrs = append(addrs, cl.Addr)
+	}
+	slices.Sort(names)
+	if want := []string{"set-by-onconnect", "worker-7"}; !slices.Equal(names, want) {
+		t.Fatalf("server-side names %v, want %v", names, want)
+	}
+	r := c.Report()
+	got := slices.Sorted(slices.Values(r.Groups[0].ConnNames))
+	if slices.Sort(addrs); len(r.Groups) != 1 || !slices.Equal(got, addrs) {
+		t.Fatalf("report names %v, want the addresses the server shows, %v:\n%s", got, addrs, r)
+	}
+}

@@ -31,8 +31,9 @@ type connUse struct {
 	tok   tracker.Token
 	state atomic.Int32 // connUnused, then connUsed at the first command, then connReleased
 
-	sock  atomic.Pointer[socket] // the socket the Conn took at its first command
-	named atomic.Bool            // the checkout carries the socket's name
+	sock    atomic.Pointer[socket] // the socket the Conn took at its first command
+	named   atomic.Bool            // the checkout carries the socket's name
+	renamed atomic.Bool            // the socket took a new name since the checkout got it
 	// depth counts the Conn's commands in progress: go-redis runs the
 	// handshake of a new socket, the library's CLIENT SETNAME included, as
 	// commands nested in the first one, and the socket's name is known only
@@ -116,14 +117,23 @@ func (u *connUse) begin() {
 	u.depth.Add(1)
 }
 
+// follow notes a CLIENT SETNAME on the Conn that replaced its socket's name
+// (err is the command's outcome).
+func (u *connUse) follow(cmd redis.Cmder, err error) {
+	if s := u.sock.Load(); s != nil && (renames{s}).follow(cmd, err) {
+		u.renamed.Store(true)
+	}
+}
+
 // end notes that a command of the Conn is done. Once the first outermost
-// command is, the socket is initialised and its name goes on the checkout.
+// command is, the socket is initialised and its name goes on the checkout,
+// and again after a CLIENT SETNAME on the Conn replaced that name.
 func (u *connUse) end() {
-	if u.depth.Add(-1) != 0 || u.named.Load() {
+	if u.depth.Add(-1) != 0 {
 		return
 	}
-	if s := u.sock.Load(); s != nil && u.named.CompareAndSwap(false, true) {
-		u.tok.SetConnName(u.st.connNameOf(s))
+	if s := u.sock.Load(); s != nil && (!u.named.Swap(true) || u.renamed.Swap(false)) {
+		u.tok.SetConnName(connNameOf(s))
 	}
 }
 
@@ -132,6 +142,7 @@ func (u *connUse) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		u.begin()
 		err := next(ctx, cmd)
+		u.follow(cmd, err)
 		u.end()
 		return err
 	}
@@ -142,6 +153,9 @@ func (u *connUse) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		u.begin()
 		err := next(ctx, cmds)
+		for _, cmd := range cmds {
+			u.follow(cmd, cmd.Err())
+		}
 		u.end()
 		return err
 	}

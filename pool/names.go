@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -25,8 +26,12 @@ import (
 // list the names of the sockets that dedicated Conns and Pub/Subs hold, and
 // `redisleak clients` groups the server's connections by them. A socket the
 // server refused to name (an ACL without CLIENT SETNAME, logged once at WARN)
-// is listed by its local address, as CLIENT LIST's addr= shows it. With
-// naming off, sockets keep the ClientName go-redis gives them.
+// is listed by its local address, as CLIENT LIST's addr= shows it; so is a
+// socket the caller renames, in its OnConnect or on a Conn, since the
+// caller's name need not be unique to the socket. (A CLIENT SETNAME run on
+// the Client itself renames whichever pooled socket serves it, which the
+// library cannot tell: reports keep the library's name for it.) With naming
+// off, sockets keep the ClientName go-redis gives them.
 func WithConnNames(on bool) Option {
 	return func(c *config) { c.connNamesOff = !on }
 }
@@ -45,45 +50,108 @@ func (st *state) socketName(s *socket) string {
 }
 
 // connNameOf is how reports name the connection of s: its name on the server
-// when the server took it, else its local address, which CLIENT LIST shows as
-// addr= when nothing translates addresses in between.
-func (st *state) connNameOf(s *socket) string {
-	if s.named.Load() {
-		return st.socketName(s)
+// when it took one, else its local address, which CLIENT LIST shows as addr=
+// when nothing translates addresses in between.
+func connNameOf(s *socket) string {
+	if name := s.name.Load(); name != nil {
+		return *name
 	}
 	return s.LocalAddr().String()
 }
 
 // onConnect wraps the caller's OnConnect so that every new socket is named
-// first.
+// first. A name the caller's OnConnect sets replaces the library's on the
+// server; reports then name the socket by its address (see renames).
 func (st *state) onConnect(next func(context.Context, *redis.Conn) error) func(context.Context, *redis.Conn) error {
 	return func(ctx context.Context, cn *redis.Conn) error {
-		st.nameSocket(ctx, cn)
-		if next != nil {
-			return next(ctx, cn)
+		s := st.nameSocket(ctx, cn)
+		if next == nil {
+			return nil
 		}
-		return nil
+		if s != nil {
+			cn.AddHook(renames{s})
+		}
+		return next(ctx, cn)
 	}
 }
 
-// nameSocket names the socket of a new connection. A failure is not the
-// connection's: it is logged once, and the socket stays unnamed.
-func (st *state) nameSocket(ctx context.Context, cn *redis.Conn) {
+// nameSocket names the socket of a new connection and returns it, or nil if
+// it cannot be found. A failure is not the connection's: it is logged once,
+// and the socket stays unnamed.
+func (st *state) nameSocket(ctx context.Context, cn *redis.Conn) *socket {
 	s, err := socketOfInitConn(cn)
 	if err != nil {
 		st.namesOnce.Do(func() {
 			st.log.Warn("redisleak: sockets are not named on the server; the go-redis version is not supported", "client", st.scope.Name(), "error", err)
 		})
-		return
+		return nil
 	}
-	err = cn.ClientSetName(ctx, st.socketName(s)).Err()
+	name := st.socketName(s)
+	err = cn.ClientSetName(ctx, name).Err()
 	var refused redis.Error
 	switch {
 	case err == nil:
-		s.named.Store(true)
+		s.name.Store(&name)
 	case errors.As(err, &refused):
 		st.namesOnce.Do(func() {
 			st.log.Warn("redisleak: the server refused CLIENT SETNAME; reports name sockets by their local address", "client", st.scope.Name(), "error", err)
 		})
 	}
+	return s
+}
+
+// renames follows the CLIENT SETNAME commands run on one socket's
+// connection. Once one replaces the library's name, the socket no longer
+// carries a name unique to it (a caller's name is often one for all its
+// sockets), so reports name it by its address, which is.
+type renames struct{ s *socket }
+
+func (r renames) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r renames) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		r.follow(cmd, err)
+		return err
+	}
+}
+
+func (r renames) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, cmd := range cmds {
+			r.follow(cmd, cmd.Err())
+		}
+		return err
+	}
+}
+
+// follow notes a CLIENT SETNAME that replaced the library's name of the
+// socket (err is the command's outcome), and reports whether cmd did.
+func (r renames) follow(cmd redis.Cmder, err error) bool {
+	name, ok := setName(cmd)
+	if !ok || err != nil {
+		return false
+	}
+	if cur := r.s.name.Load(); cur != nil && *cur != name {
+		r.s.name.Store(nil)
+		return true
+	}
+	return false
+}
+
+// setName returns the name a CLIENT SETNAME command sets.
+func setName(cmd redis.Cmder) (string, bool) {
+	if cmd.Name() != "client" {
+		return "", false
+	}
+	args := cmd.Args()
+	if len(args) != 3 {
+		return "", false
+	}
+	if sub, ok := args[1].(string); !ok || !strings.EqualFold(sub, "setname") {
+		return "", false
+	}
+	name, ok := args[2].(string)
+	return name, ok
 }

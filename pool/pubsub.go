@@ -109,7 +109,7 @@ func (p *pubsub) watch() {
 func (p *pubsub) connected(s *socket) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.tok.SetConnName(p.st.connNameOf(s))
+	p.tok.SetConnName(connNameOf(s))
 }
 
 // reserve runs before every dial of the PubSub, on the dialing goroutine and

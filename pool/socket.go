@@ -21,9 +21,9 @@ const drainTimeout = time.Second
 type socket struct {
 	net.Conn
 	lim     *limiter
-	id      uint64      // unique among the process's sockets; part of the name the server shows
-	named   atomic.Bool // the server accepted the socket's name (see state.nameSocket)
-	closed  atomic.Bool // set by the first Close; later Closes do nothing
+	id      uint64                 // unique among the process's sockets; part of the name the server shows
+	name    atomic.Pointer[string] // the socket's name on the server, once it took one (see names.go)
+	closed  atomic.Bool            // set by the first Close; later Closes do nothing
 	cleanup runtime.Cleanup
 }
 
