@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -79,4 +80,42 @@ func ExampleWithMaxConnections() {
 	}
 	// Output:
 	// true 1 1 conn
+}
+
+// Each socket carries a name on the server, and the report lists it on the
+// checkout that holds the socket: a connection seen in CLIENT LIST leads to
+// the call site.
+func ExampleWithConnNames() {
+	srv, err := miniredis.Run()
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+
+	client, err := pool.NewClient(&redis.Options{Addr: srv.Addr(), ClientName: "orders"},
+		pool.WithTracker(tracker.New()))
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+
+	cn := client.Conn()
+	defer cn.Close()
+	serverName, _ := cn.ClientGetName(ctx).Result() // what CLIENT LIST shows as name=
+	reported := client.Report().Groups[0].ConnNames[0]
+	fmt.Println(strings.HasPrefix(serverName, "orders.p"), serverName == reported)
+	// Output:
+	// true true
+}
+
+// A Conn whose goroutine returned without Close is logged at WARN as a
+// definite leak within about two minutes, without a held-too-long threshold.
+func ExampleWithHolderGoneCheck() {
+	client, err := pool.NewClient(&redis.Options{Addr: "localhost:6379"},
+		pool.WithHolderGoneCheck(time.Minute))
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
 }
