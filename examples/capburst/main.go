@@ -161,14 +161,19 @@ func connCounter(ctx context.Context, mr *miniredis.Miniredis, addr string) (cou
 	if mr != nil {
 		// miniredis closes a socket whose peer hung up before it drops it
 		// from its count (after its disconnect handlers, which can take a
-		// few milliseconds under -race), so a socket closed and the one
-		// opened right after can overlap in its count; redis-server forgets
-		// a client before it closes the socket, and -addr counts exactly.
-		// Read the count twice, 5ms apart, and keep the lower.
+		// few milliseconds, more under -race on a loaded machine, since they
+		// wait for the server's lock), so a socket closed and the one opened
+		// right after can overlap in its count; redis-server forgets a client
+		// before it closes the socket, and -addr counts exactly. Read the
+		// count three times over 20ms and keep the lowest: a socket over the
+		// cap for 20ms or more is counted in all three.
 		return func() int {
-			first := mr.CurrentConnectionCount()
-			time.Sleep(5 * time.Millisecond)
-			return min(first, mr.CurrentConnectionCount())
+			lowest := mr.CurrentConnectionCount()
+			for range 2 {
+				time.Sleep(10 * time.Millisecond)
+				lowest = min(lowest, mr.CurrentConnectionCount())
+			}
+			return lowest
 		}, func() {}
 	}
 	probe := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 1})
