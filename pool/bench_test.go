@@ -250,3 +250,30 @@ func BenchmarkHook(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConnCreate measures what the tracked client adds to creating and
+// closing a dedicated Conn, without the network (no command runs, so no
+// socket is taken): the checkout with its stack, the cleanup that reports a
+// dropped Conn, and the hooks that name its socket.
+func BenchmarkConnCreate(b *testing.B) {
+	opt := &redis.Options{Addr: "127.0.0.1:1"} // never dialed
+	b.Run("bare", func(b *testing.B) {
+		rc := redis.NewClient(opt)
+		defer rc.Close()
+		b.ReportAllocs()
+		for range b.N {
+			_ = rc.Conn().Close()
+		}
+	})
+	b.Run("tracked", func(b *testing.B) {
+		c, err := pool.NewClient(opt, pool.WithTracker(tracker.New()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		b.ReportAllocs()
+		for range b.N {
+			_ = c.Conn().Close()
+		}
+	})
+}

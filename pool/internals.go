@@ -83,7 +83,7 @@ func (h pubsubHooks) aroundDial(before func(context.Context) error, connected fu
 // *pool.SingleConnPool for the connection go-redis hands OnConnect, a
 // *pool.StickyConnPool for Client.Conn.
 func connPoolOf(rc *redis.Conn) (reflect.Value, error) {
-	f := reflect.ValueOf(rc).Elem().FieldByName("connPool")
+	f := fieldByName(reflect.ValueOf(rc).Elem(), "connPool")
 	if !f.IsValid() || f.Kind() != reflect.Interface {
 		return reflect.Value{}, errors.New("redis.Conn has no interface field connPool")
 	}
@@ -97,7 +97,7 @@ func connPoolOf(rc *redis.Conn) (reflect.Value, error) {
 // field returns the named field of the struct p points to, usable through
 // reflect, checking its kind.
 func field(p reflect.Value, name string, kind reflect.Kind) (reflect.Value, error) {
-	f := p.Elem().FieldByName(name)
+	f := fieldByName(p.Elem(), name)
 	if !f.IsValid() || f.Kind() != kind {
 		return reflect.Value{}, fmt.Errorf("%s has no %s field %s", p.Type(), kind, name)
 	}
@@ -186,17 +186,22 @@ func asSocket(c net.Conn) *socket {
 	return nil
 }
 
-type methodKey struct {
+// memberKey names a field or method of a type.
+type memberKey struct {
 	t    reflect.Type
 	name string
 }
 
-// methodIndexes caches method lookups by name, which reflect makes slow.
-var methodIndexes sync.Map // methodKey -> int
+// Lookups by name, which reflect makes slow (a dedicated Conn does three),
+// cached by type and name.
+var (
+	methodIndexes sync.Map // memberKey -> int
+	fieldIndexes  sync.Map // memberKey -> []int, nil when there is none
+)
 
 // method returns v's method called name, or the zero Value.
 func method(v reflect.Value, name string) reflect.Value {
-	key := methodKey{v.Type(), name}
+	key := memberKey{v.Type(), name}
 	if i, ok := methodIndexes.Load(key); ok {
 		return v.Method(i.(int))
 	}
@@ -206,4 +211,22 @@ func method(v reflect.Value, name string) reflect.Value {
 	}
 	methodIndexes.Store(key, m.Index)
 	return v.Method(m.Index)
+}
+
+// fieldByName returns the field of the struct v called name, embedded
+// structs' fields included, or the zero Value.
+func fieldByName(v reflect.Value, name string) reflect.Value {
+	key := memberKey{v.Type(), name}
+	index, ok := fieldIndexes.Load(key)
+	if !ok {
+		var path []int
+		if f, found := v.Type().FieldByName(name); found {
+			path = f.Index
+		}
+		index, _ = fieldIndexes.LoadOrStore(key, path)
+	}
+	if path := index.([]int); path != nil {
+		return v.FieldByIndex(path)
+	}
+	return reflect.Value{}
 }
