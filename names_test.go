@@ -154,6 +154,20 @@ func TestConnNamesRefused(t *testing.T) {
 	if n := strings.Count(logs.String(), "refused CLIENT SETNAME"); n != 1 {
 		t.Errorf("%d WARN lines about CLIENT SETNAME, want 1:\n%s", n, logs.String())
 	}
+	// After the first refusal the client stops asking.
+	stats, err := srv.Admin().Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var setname string
+	for _, l := range strings.Split(stats, "\n") {
+		if strings.HasPrefix(l, "cmdstat_client|setname:") {
+			setname = l
+		}
+	}
+	if !strings.Contains(setname, ",rejected_calls=1,") {
+		t.Errorf("the server saw other than one refused CLIENT SETNAME for 3 sockets:\n%s", stats)
+	}
 	if strings.Contains(logs.String(), "pw") {
 		t.Errorf("the log shows the password:\n%s", logs.String())
 	}

@@ -51,8 +51,9 @@ type state struct {
 	set    settings
 	marker string // prefix of reservation markers, unique to this client
 
-	clientName string    // the name the client's sockets start with on the server
-	namesOnce  sync.Once // one WARN when sockets cannot be named
+	clientName   string      // the name the client's sockets start with on the server
+	namesOnce    sync.Once   // one WARN when sockets cannot be named
+	namesRefused atomic.Bool // the server refused a name: later sockets are not named
 
 	closed         atomic.Bool
 	closing        chan struct{} // closed by Close: ends the Pub/Sub watchers

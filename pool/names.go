@@ -20,18 +20,22 @@ import (
 // WithConnNames turns the naming of sockets on (the default) or off. The
 // client names each socket it opens, right after go-redis's handshake and
 // before the Options.OnConnect callback, "<client>.p<pid>.s<socket>": the
-// client's name (redis.Options.ClientName, or the program's name when that is
-// empty), the process id, and the socket's id (unique in the process), for example
-// "orders-api.p4242.s17". That costs one round trip per new socket. Reports
-// list the names of the sockets that dedicated Conns and Pub/Subs hold, and
-// `redisleak clients` groups the server's connections by them. A socket the
-// server refused to name (an ACL without CLIENT SETNAME, logged once at WARN)
-// is listed by its local address, as CLIENT LIST's addr= shows it; so is a
-// socket the caller renames, in its OnConnect or on a Conn, since the
-// caller's name need not be unique to the socket. (A CLIENT SETNAME run on
-// the Client itself renames whichever pooled socket serves it, which the
-// library cannot tell: reports keep the library's name for it.) With naming
-// off, sockets keep the ClientName go-redis gives them.
+// client's name (redis.Options.ClientName, or the program's name when that
+// is empty), the process id, and the socket's id (unique in the process),
+// for example "orders-api.p4242.s17". That costs one round trip per new
+// socket. Reports list the names of the sockets that dedicated Conns and
+// Pub/Subs hold, and `redisleak clients` groups the server's connections by
+// them.
+//
+// Reports name a socket by its local address, as CLIENT LIST's addr= shows
+// it, when the server refused its name (an ACL without CLIENT SETNAME: logged
+// once at WARN, after which the client stops asking) and when the caller
+// renamed it, in its OnConnect or on a Conn, since the caller's name need not
+// be unique to the socket. A CLIENT SETNAME run on the Client itself renames
+// whichever pooled socket serves it, which the library cannot tell: reports
+// keep the library's name for that one. With naming off, sockets keep the
+// ClientName go-redis gives them; turn it off behind a proxy that closes
+// connections on commands it does not know.
 func WithConnNames(on bool) Option {
 	return func(c *config) { c.connNamesOff = !on }
 }
@@ -86,6 +90,9 @@ func (st *state) nameSocket(ctx context.Context, cn *redis.Conn) *socket {
 		})
 		return nil
 	}
+	if st.namesRefused.Load() {
+		return s
+	}
 	name := st.socketName(s)
 	err = cn.ClientSetName(ctx, name).Err()
 	var refused redis.Error
@@ -93,8 +100,11 @@ func (st *state) nameSocket(ctx context.Context, cn *redis.Conn) *socket {
 	case err == nil:
 		s.name.Store(&name)
 	case errors.As(err, &refused):
+		// The server (or a proxy in front of it) will refuse every
+		// socket's name alike: stop asking.
+		st.namesRefused.Store(true)
 		st.namesOnce.Do(func() {
-			st.log.Warn("redisleak: the server refused CLIENT SETNAME; reports name sockets by their local address", "client", st.scope.Name(), "error", err)
+			st.log.Warn("redisleak: the server refused CLIENT SETNAME; sockets are not named, and reports name them by their local address", "client", st.scope.Name(), "error", err)
 		})
 	}
 	return s
