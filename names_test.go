@@ -41,11 +41,7 @@ func TestConnNamesMatchTheServer(t *testing.T) {
 	defer c.Close()
 
 	conns, _ := leakConns(ctx, t, c, 2)
-	defer func() {
-		for _, cn := range conns {
-			cn.Close()
-		}
-	}()
+	defer closeAll(conns)
 	ps, _ := leakPubSub(ctx, t, c)
 	defer ps.Close()
 	if err := c.Ping(ctx).Err(); err != nil {
@@ -143,11 +139,7 @@ func TestConnNamesRefused(t *testing.T) {
 	}
 	defer c.Close()
 	conns, _ := leakConns(ctx, t, c, 2)
-	defer func() {
-		for _, cn := range conns {
-			cn.Close()
-		}
-	}()
+	defer closeAll(conns)
 	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatalf("a command on a client whose sockets cannot be named: %v", err)
 	}
@@ -206,11 +198,7 @@ func TestConnNamesReplacedByTheCaller(t *testing.T) {
 	}
 	defer c.Close()
 	conns, _ := leakConns(ctx, t, c, 2)
-	defer func() {
-		for _, cn := range conns {
-			cn.Close()
-		}
-	}()
+	defer closeAll(conns)
 	if err := conns[1].ClientSetName(ctx, "worker-7").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -227,5 +215,12 @@ func TestConnNamesReplacedByTheCaller(t *testing.T) {
 	got := slices.Sorted(slices.Values(r.Groups[0].ConnNames))
 	if slices.Sort(addrs); len(r.Groups) != 1 || !slices.Equal(got, addrs) {
 		t.Fatalf("report names %v, want the addresses the server shows, %v:\n%s", got, addrs, r)
+	}
+}
+
+// closeAll closes the Conns a test held open on purpose.
+func closeAll(conns []*pool.Conn) {
+	for _, cn := range conns {
+		cn.Close()
 	}
 }

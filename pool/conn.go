@@ -31,9 +31,10 @@ type connUse struct {
 	tok   tracker.Token
 	state atomic.Int32 // connUnused, then connUsed at the first command, then connReleased
 
-	sock    atomic.Pointer[socket] // the socket the Conn took at its first command
-	named   atomic.Bool            // the checkout carries the socket's name
-	renamed atomic.Bool            // the socket took a new name since the checkout got it
+	sock atomic.Pointer[socket] // the socket the Conn took at its first command
+	// stale is set until the checkout carries the socket's name, and again
+	// when a CLIENT SETNAME on the Conn replaces that name.
+	stale atomic.Bool
 	// depth counts the Conn's commands in progress: go-redis runs the
 	// handshake of a new socket, the library's CLIENT SETNAME included, as
 	// commands nested in the first one, and the socket's name is known only
@@ -60,6 +61,7 @@ func (st *state) newConn(rc *redis.Conn) *Conn {
 	// skip 2: newConn and Client.Conn; the report trims library frames anyway.
 	cn := &Conn{Conn: rc, st: st, tok: st.scope.Checkout(context.Background(), tracker.KindConn, "", 2)}
 	cn.use = &connUse{st: st, tok: cn.tok}
+	cn.use.stale.Store(true)
 	if err := onFirstSocket(rc, cn.use.sock.Store); err != nil {
 		st.namesOnce.Do(func() {
 			st.log.Warn("redisleak: reports do not name the sockets of Conns; the go-redis version is not supported", "client", st.scope.Name(), "error", err)
@@ -121,7 +123,7 @@ func (u *connUse) begin() {
 // (err is the command's outcome).
 func (u *connUse) follow(cmd redis.Cmder, err error) {
 	if s := u.sock.Load(); s != nil && (renames{s}).follow(cmd, err) {
-		u.renamed.Store(true)
+		u.stale.Store(true)
 	}
 }
 
@@ -132,7 +134,7 @@ func (u *connUse) end() {
 	if u.depth.Add(-1) != 0 {
 		return
 	}
-	if s := u.sock.Load(); s != nil && (!u.named.Swap(true) || u.renamed.Swap(false)) {
+	if s := u.sock.Load(); s != nil && u.stale.Swap(false) {
 		u.tok.SetConnName(connNameOf(s))
 	}
 }

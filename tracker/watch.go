@@ -58,16 +58,17 @@ func (s *Scope) WatchHeld(cfg WatchConfig) (stop func()) {
 	w := &watcher{scope: s, cfg: cfg}
 	s.watch.Store(w)
 	unwatch := func() { s.watch.CompareAndSwap(w, nil) }
-	period := time.Duration(0)
+	// Check a few times per threshold, and once per CollectEvery.
+	period := time.Duration(-1)
 	for _, d := range cfg.Limits {
-		if d > 0 && (period == 0 || d/4 < period) {
+		if d > 0 && (period < 0 || d/4 < period) {
 			period = d / 4
 		}
 	}
-	if cfg.CollectEvery > 0 && (period == 0 || cfg.CollectEvery < period) {
+	if cfg.CollectEvery > 0 && (period < 0 || cfg.CollectEvery < period) {
 		period = cfg.CollectEvery
 	}
-	if period == 0 {
+	if period < 0 {
 		return unwatch
 	}
 	ctx, cancel := context.WithCancel(context.Background())

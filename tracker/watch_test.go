@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -61,4 +62,41 @@ func TestCollectorSkipsWhenTheRuntimeCollected(t *testing.T) {
 	if forced != 2 {
 		t.Fatalf("after another quiet period: %d forced, want 2", forced)
 	}
+}
+
+// A threshold shorter than the check's granularity still gets checked.
+func TestWatchTinyThreshold(t *testing.T) {
+	tr := newTestTracker(CaptureLongLived)
+	s := tr.NewScope("c")
+	var mu sync.Mutex
+	var logs bytes.Buffer
+	stop := s.WatchHeld(WatchConfig{
+		Limits: HeldTooLong{KindConn: time.Nanosecond},
+		Log:    slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &logs}, nil)),
+	})
+	defer stop()
+	tok := s.Checkout(context.Background(), KindConn, "", 0)
+	defer tok.Release()
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		warned := strings.Contains(logs.String(), "held too long")
+		mu.Unlock()
+		if warned {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a 1ns threshold was never checked")
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
