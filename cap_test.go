@@ -240,7 +240,7 @@ func TestCapHoldsUnderLoad(t *testing.T) {
 	}
 	if l.subRefused.Load() == 0 {
 		t.Errorf("no subscriber was refused: the cap was never full")
-	} else if text, _ := l.refusalText.Load().(string); !strings.Contains(text, "held by") || !strings.Contains(text, "conn") || !strings.Contains(text, fmt.Sprintf("of %d sockets open", capacity)) {
+	} else if text, _ := l.refusalText.Load().(string); !strings.Contains(text, "held by") || !strings.Contains(text, "conn") || !strings.Contains(text, fmt.Sprintf("of %d slots held", capacity)) {
 		t.Errorf("refusal does not name the cap and the holders:\n%s", text)
 	}
 	// At rest, slots held == sockets the server sees. Both are read anew
@@ -371,7 +371,7 @@ func TestCapRefusalNamesHolders(t *testing.T) {
 		t.Errorf("LimitError{Max: %d, Open: %d}, want 2 and 2", limit.Max, limit.Open)
 	}
 	text := err.Error()
-	for _, want := range []string{"2 of 2 sockets open", "2 × conn", fmt.Sprintf("pool_test.go:%d", connLine)} {
+	for _, want := range []string{"2 of 2 slots held (2 open: 2 by Conns", "2 × conn", fmt.Sprintf("pool_test.go:%d", connLine)} {
 		if !strings.Contains(text, want) {
 			t.Errorf("refusal text lacks %q:\n%s", want, text)
 		}

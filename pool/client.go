@@ -2,17 +2,17 @@ package pool
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/redis/go-redis/v9"
 
@@ -29,10 +29,6 @@ import (
 type Client struct {
 	*redis.Client
 	st *state
-	// parent keeps the client a WithTimeout clone came from reachable, so
-	// that dropping the original while using the clone is not reported as a
-	// client dropped without Close.
-	parent *Client
 }
 
 var (
@@ -41,22 +37,25 @@ var (
 )
 
 // state is what a Client, its clones, its hooks, its Conns and its Pub/Subs
-// share. Nothing in it points back to the Client, so that a Client dropped
-// without Close can be garbage-collected and reported.
+// share.
 type state struct {
-	rc     *redis.Client // the client NewClient built; clones share its pools
-	scope  *tracker.Scope
-	lim    *limiter
-	log    *slog.Logger
-	set    settings
-	marker string // prefix of reservation markers, unique to this client
+	rc    *redis.Client // the client NewClient built; clones share its pools
+	scope *tracker.Scope
+	lim   *limiter
+	log   *slog.Logger
+	set   settings
+	// inner is the dialer under the cap's: the caller's Options.Dialer, or
+	// go-redis's own, built from the options go-redis filled in (DialTimeout
+	// among them) once the client exists.
+	inner atomic.Pointer[dialFunc]
 
 	clientName   string      // the name the client's sockets start with on the server
 	namesOnce    sync.Once   // one WARN when sockets cannot be named
 	namesRefused atomic.Bool // the server refused a name: later sockets are not named
 
 	closed         atomic.Bool
-	closing        chan struct{} // closed by Close: ends the Pub/Sub watchers
+	closeCtx       context.Context // done once Close began: ends waits and the Pub/Sub watchers
+	cancelClose    context.CancelFunc
 	warnPubSubOnce sync.Once
 	warm           sync.Once // a first command on the client, before the first reservation
 
@@ -65,18 +64,20 @@ type state struct {
 	releaseDump func() // in debug mode, ends this client's hold on the SIGUSR1 dump
 	stopWatch   func() // ends the held-too-long watch
 
-	watchers    sync.WaitGroup // one per open Pub/Sub
-	connSockets atomic.Int64   // open Conns that have run a command, so hold a socket
+	conns       sync.Map       // *connUse of the Conns not yet closed
+	watchers    sync.WaitGroup // under a cap, one per open Pub/Sub
 	shed        atomic.Int64   // pooled sockets closed to make room for a Pub/Sub
 	refusals    atomic.Int64   // LimitErrors returned
 	canceled    atomic.Int64   // reservations abandoned because the caller's context was cancelled
+	lastHolders atomic.Pointer[holders]
 }
 
 // NewClient returns a client for opt, like redis.NewClient, that tracks its
-// checkouts and holds its sockets under the cap of [WithMaxConnections]. opt
-// is not modified; see [WithMaxConnections] for the settings the client
-// adjusts. It fails, naming the field and value, on nil options, negative
-// sizes and bad option values.
+// checkouts and, under a cap ([WithMaxConnections], or a MaxActiveConns set in
+// opt), holds every socket it opens to it. Without a cap it refuses nothing
+// bare go-redis would allow. opt is not modified; see [WithMaxConnections] for
+// the settings a cap adjusts. It fails, naming the field and value, on nil
+// options, negative sizes and bad option values.
 func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 	cfg := config{logger: slog.Default(), heldTooLong: tracker.DefaultHeldTooLong()}
 	for _, o := range opts {
@@ -85,38 +86,44 @@ func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 		}
 		o(&cfg)
 	}
-	o, set, warnings, err := settle(opt, &cfg)
+	o, set, notes, err := settle(opt, &cfg)
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range warnings {
-		cfg.logger.Warn("redisleak: adjusted a go-redis option to the connection cap", "client", o.Addr, "detail", w)
+	for _, n := range notes {
+		cfg.logger.Log(context.Background(), n.level, n.msg, append([]any{"client", addrName(&o)}, n.attrs...)...)
 	}
 	if cfg.tracker == nil {
 		cfg.tracker = tracker.Default()
 	}
 
-	var nonce [6]byte
-	_, _ = rand.Read(nonce[:])
 	st := &state{
-		scope:   cfg.tracker.NewScope(addrName(&o)),
-		log:     cfg.logger,
-		set:     set,
-		marker:  "redisleak-reserve-" + hex.EncodeToString(nonce[:]) + "-",
-		closing: make(chan struct{}),
-
+		scope:      cfg.tracker.NewScope(addrName(&o)),
+		log:        cfg.logger,
+		set:        set,
 		clientName: clientName(&o),
 	}
-	dial := o.Dialer
-	if dial == nil {
-		dial = redis.NewDialer(&o)
+	st.closeCtx, st.cancelClose = context.WithCancel(context.Background())
+	inner := o.Dialer
+	if inner == nil {
+		inner = redis.NewDialer(&o) // until go-redis has filled in its defaults
 	}
-	st.lim = newLimiter(set.maxConnections, set.poolTimeout)
-	o.Dialer = st.lim.dialer(dial, st.refuseSlot)
+	st.inner.Store(&inner)
+	st.lim = newLimiter(set.maxConnections, set.pubsubShare, set.poolTimeout)
+	o.Dialer = st.lim.dialer(st.dial, st.refuseSlot)
 	if !cfg.connNamesOff {
 		o.OnConnect = st.onConnect(o.OnConnect)
 	}
 	st.rc = redis.NewClient(&o)
+	if opt.Dialer == nil {
+		d := redis.NewDialer(st.rc.Options())
+		st.inner.Store(&d)
+	}
+	if set.maxConnections == 0 {
+		// Read back what go-redis runs with, rather than copy its defaults.
+		st.set.poolSize = st.rc.Options().PoolSize
+		st.set.poolTimeout = st.rc.Options().PoolTimeout
+	}
 	st.rc.AddHook(&hook{st: st})
 
 	st.stopWatch = st.scope.WatchHeld(tracker.WatchConfig{
@@ -124,32 +131,53 @@ func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 		Log:            cfg.logger,
 		HolderFunction: "github.com/redisleak/redisleak/pool.(*hook)",
 		CollectEvery:   cfg.collectEvery,
+		Waiting:        waitingOf(weak.Make(st.rc), st.lim),
 	})
 	st.releaseDump = func() {}
 	if tracker.Debug() {
 		st.releaseDump = tracker.HoldSignalDump()
 	}
 
-	c := &Client{Client: st.rc, st: st}
 	origin := st.scope.Origin(context.Background(), 1)
-	st.clientCleanup = runtime.AddCleanup(c, reportDropped, droppedClient{scope: st.scope, origin: origin, releaseDump: st.releaseDump, stopWatch: st.stopWatch})
-	return c, nil
+	// The cleanup watches the go-redis client, not the wrapper: a caller may
+	// keep c.Client and drop the wrapper. Nothing it is given may reach the
+	// go-redis client, or the client could never be collected.
+	st.clientCleanup = runtime.AddCleanup(st.rc, clientCollected, droppedClient{
+		lim: st.lim, scope: st.scope, origin: origin, log: st.log,
+		releaseDump: st.releaseDump, stopWatch: st.stopWatch,
+	})
+	return &Client{Client: st.rc, st: st}, nil
+}
+
+// dial is the dialer under the cap's.
+func (st *state) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	return (*st.inner.Load())(ctx, network, addr)
 }
 
 type droppedClient struct {
+	lim         *limiter
 	scope       *tracker.Scope
 	origin      tracker.Origin
+	log         *slog.Logger
 	releaseDump func()
 	stopWatch   func()
 }
 
-// reportDropped runs when a client is garbage-collected without Close: it
-// reports the leak and ends what the client ran, so that nothing of the
-// library outlives it.
-func reportDropped(d droppedClient) {
-	d.scope.Dropped(tracker.KindClient, d.origin)
+// clientCollected runs when a client's go-redis client is garbage-collected
+// without the library's Close: it ends what the client ran, so that nothing of
+// the library outlives it, and reports the leak. A client closed through its
+// embedded *redis.Client closed every socket it had; one dropped unclosed
+// still had sockets open, or had them collected with it.
+func clientCollected(d droppedClient) {
 	d.releaseDump()
 	d.stopWatch()
+	c := d.lim.counts()
+	if c.open.total()+c.dialing > 0 || d.lim.collected.Load() > 0 {
+		d.scope.Dropped(tracker.KindClient, d.origin)
+		return
+	}
+	d.log.Info("redisleak: client garbage-collected without its Close; it held no sockets, so it was closed through its embedded *redis.Client or never used",
+		"client", d.scope.Name())
 }
 
 func addrName(o *redis.Options) string {
@@ -174,11 +202,12 @@ func (st *state) close() error {
 	}
 	st.clientCleanup.Stop()
 
+	st.sweepConns()
 	leaked := st.scope.Report().Filter(func(g tracker.Group) bool {
 		return g.Kind == tracker.KindConn || g.Kind == tracker.KindPubSub ||
 			(g.Kind == tracker.KindBlocking && strings.HasSuffix(g.Op, waitsForever))
 	})
-	close(st.closing)
+	st.cancelClose()
 	st.watchers.Wait()
 	st.stopWatch()
 	st.lim.closing.Store(true)
@@ -198,7 +227,10 @@ func (st *state) close() error {
 }
 
 // Report returns the client's outstanding checkouts now, grouped by call site.
-func (c *Client) Report() tracker.Report { return c.st.scope.Report() }
+func (c *Client) Report() tracker.Report {
+	c.st.sweepConns()
+	return c.st.scope.Report()
+}
 
 // Tracker returns the tracker that records the client's checkouts.
 func (c *Client) Tracker() *tracker.Tracker { return c.st.scope.Tracker() }
@@ -210,19 +242,7 @@ func (c *Client) Tracker() *tracker.Tracker { return c.st.scope.Tracker() }
 func (c *Client) WithTimeout(timeout time.Duration) *Client {
 	rc := c.Client.WithTimeout(timeout)
 	rc.AddHook(&hook{st: c.st})
-	return &Client{Client: rc, st: c.st, parent: c}
-}
-
-// limitError builds the refusal returned to a caller that waited for a socket
-// under the cap in vain.
-func (st *state) limitError(cause error) *LimitError {
-	st.refusals.Add(1)
-	return &LimitError{
-		Max:     st.set.maxConnections,
-		Open:    int(st.lim.open.Load()),
-		Holders: st.scope.Report(),
-		cause:   cause,
-	}
+	return &Client{Client: rc, st: c.st}
 }
 
 // refuseSlot turns a failed wait for a cap slot in the dialer into the error
@@ -231,5 +251,9 @@ func (st *state) refuseSlot(ctx context.Context, err error) error {
 	if !errors.Is(err, errSlotWait) {
 		return err
 	}
-	return st.limitError(ctx.Err())
+	cause := ctx.Err()
+	if cause == nil {
+		cause = errSlotWait
+	}
+	return st.refusal(cause)
 }

@@ -2,9 +2,11 @@ package pool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"weak"
 
 	"github.com/redis/go-redis/v9"
 
@@ -15,23 +17,33 @@ import (
 // is outstanding, with the stack of the call that created it, until Close.
 // Like redis.Conn it takes its socket on the first command and gives it back
 // to the pool at Close; that socket counts against the cap until then.
+//
+// Closing the embedded *redis.Conn (cn.Conn.Close()) closes the Conn too: the
+// client notices it when it next reports, counts its stats or closes, and at
+// the latest when the *redis.Conn is garbage-collected.
 type Conn struct {
 	*redis.Conn
-	st      *state
-	tok     tracker.Token
-	use     *connUse
-	closed  atomic.Bool
-	cleanup runtime.Cleanup
+	use    *connUse
+	closed atomic.Bool
 }
 
-// connUse records whether a Conn has taken its socket, for Stats, and names
-// that socket on the Conn's checkout.
+// connUse is the library's side of one Conn: its checkout, and the socket it
+// took. It is the Conn's hook too, and holds no reference to the redis.Conn,
+// so that it can tell, once the redis.Conn is garbage-collected, whether it
+// was closed.
+//
+// A Conn is dropped when nothing holds it: neither the wrapper nor its
+// *redis.Conn, which a caller may keep and use on its own. So the check runs
+// in two steps: when the wrapper is collected, and then, if the redis.Conn
+// is still reachable, when it is.
 type connUse struct {
 	st    *state
 	tok   tracker.Token
-	state atomic.Int32 // connUnused, then connUsed at the first command, then connReleased
-
-	sock atomic.Pointer[socket] // the socket the Conn took at its first command
+	conn  weak.Pointer[redis.Conn] // the Conn, while anything holds it
+	pool  sticky                   // the Conn's pool in go-redis; zero when it cannot be read
+	ended atomic.Bool              // the checkout ended: closed, or collected
+	sock  atomic.Pointer[socket]   // the socket the Conn took
+	pconn atomic.Pointer[poolConn] // go-redis's connection around it
 	// stale is set until the checkout carries the socket's name, and again
 	// when a CLIENT SETNAME on the Conn replaces that name.
 	stale atomic.Bool
@@ -42,15 +54,10 @@ type connUse struct {
 	depth atomic.Int32
 }
 
-const (
-	connUnused int32 = iota
-	connUsed
-	connReleased
-)
-
 // Conn returns a dedicated connection, like redis.Client.Conn, tracked until
-// its Close. A Conn that is garbage-collected without Close is reported as a
-// definite leak and its socket is returned to the pool.
+// its Close. A Conn whose *redis.Conn is garbage-collected without being
+// closed is reported as a definite leak, and its socket is returned to the
+// pool.
 func (c *Client) Conn() *Conn { return c.st.newConn(c.Client.Conn()) }
 
 // EphemeralConn is [Client.Conn] whose Close discards the socket instead of
@@ -59,31 +66,23 @@ func (c *Client) EphemeralConn() *Conn { return c.st.newConn(c.Client.EphemeralC
 
 func (st *state) newConn(rc *redis.Conn) *Conn {
 	// skip 2: newConn and Client.Conn; the report trims library frames anyway.
-	cn := &Conn{Conn: rc, st: st, tok: st.scope.Checkout(context.Background(), tracker.KindConn, "", 2)}
-	cn.use = &connUse{st: st, tok: cn.tok}
-	cn.use.stale.Store(true)
-	if err := onFirstSocket(rc, cn.use.sock.Store); err != nil {
+	u := &connUse{st: st, tok: st.scope.Checkout(context.Background(), tracker.KindConn, "", 2), conn: weak.Make(rc)}
+	u.stale.Store(true)
+	p, err := stickyOf(rc)
+	if err == nil {
+		u.pool = p
+		err = onFirstSocket(rc, u.took)
+	}
+	if err != nil {
 		st.namesOnce.Do(func() {
-			st.log.Warn("redisleak: reports do not name the sockets of Conns; the go-redis version is not supported", "client", st.scope.Name(), "error", err)
+			st.log.Warn("redisleak: reports do not name the sockets of Conns, and a Conn closed through its *redis.Conn stays outstanding until collected; the go-redis version is not supported", "client", st.scope.Name(), "error", err)
 		})
 	}
-	rc.AddHook(cn.use)
-	cn.cleanup = runtime.AddCleanup(cn, dropConn, droppedConn{tok: cn.tok, conn: rc, use: cn.use})
+	rc.AddHook(u)
+	st.conns.Store(u, struct{}{})
+	cn := &Conn{Conn: rc, use: u}
+	runtime.AddCleanup(cn, (*connUse).wrapperCollected, u)
 	return cn
-}
-
-type droppedConn struct {
-	tok  tracker.Token
-	conn *redis.Conn
-	use  *connUse
-}
-
-// dropConn runs when a Conn is garbage-collected without Close: the leak stays
-// reported, and the socket goes back to the pool, since nobody can use it.
-func dropConn(d droppedConn) {
-	d.tok.MarkDropped()
-	d.use.release()
-	_ = d.conn.Close()
 }
 
 // Close returns the connection's socket to the pool and ends its checkout.
@@ -92,22 +91,85 @@ func (cn *Conn) Close() error {
 	if !cn.closed.CompareAndSwap(false, true) {
 		return fmt.Errorf("redisleak: Conn already closed: %w", redis.ErrClosed)
 	}
-	cn.cleanup.Stop()
-	cn.tok.Release()
-	cn.use.release()
+	cn.use.end()
 	return cn.Conn.Close()
 }
 
-func (u *connUse) release() {
-	if u.state.Swap(connReleased) == connUsed {
-		u.st.connSockets.Add(-1)
+// took runs when the Conn takes its socket from the pool.
+func (u *connUse) took(s *socket, pc poolConn) {
+	u.sock.Store(s)
+	u.pconn.Store(&pc)
+	s.setRole(roleConn)
+	// Named by its address until its name on the server is known.
+	u.tok.SetConnName(connNameOf(s))
+}
+
+// end ends the checkout once, and counts the socket the pool's again.
+func (u *connUse) end() bool {
+	if !u.ended.CompareAndSwap(false, true) {
+		return false
+	}
+	u.tok.Release()
+	if s := u.sock.Load(); s != nil {
+		s.setRole(rolePool)
+	}
+	u.st.conns.Delete(u)
+	return true
+}
+
+// closedThroughGoRedis ends the checkout of a Conn that was closed without
+// the library: through its embedded *redis.Conn.
+func (u *connUse) closedThroughGoRedis() bool {
+	return !u.ended.Load() && u.pool.closed() && u.end()
+}
+
+// wrapperCollected runs when the wrapper is garbage-collected. A Conn closed
+// by any path is done with; otherwise the check waits for the *redis.Conn,
+// which a caller may still hold. go-redis holds it too, from the socket it
+// first initialised (see poolConn.forgetInit): that reference is dropped, so
+// that only callers keep the Conn reachable.
+func (u *connUse) wrapperCollected() {
+	if u.ended.Load() || u.closedThroughGoRedis() {
+		return
+	}
+	rc := u.conn.Value()
+	if rc == nil {
+		u.collected()
+		return
+	}
+	if pc := u.pconn.Load(); pc != nil {
+		_ = pc.forgetInit()
+	}
+	runtime.AddCleanup(rc, (*connUse).collected, u)
+}
+
+// collected runs when the Conn's *redis.Conn is garbage-collected. One that
+// was closed, by whatever path, is no leak. One that was not is a definite
+// leak: it stays reported, and its socket goes back to the pool, since nobody
+// can use it any more.
+func (u *connUse) collected() {
+	if u.ended.Load() || !u.pool.known() {
+		return
+	}
+	if err := u.pool.close(); errors.Is(err, redis.ErrClosed) {
+		u.end()
+		return
+	}
+	if u.ended.CompareAndSwap(false, true) {
+		u.tok.MarkDropped()
+		if s := u.sock.Load(); s != nil {
+			s.setRole(rolePool)
+		}
+		u.st.conns.Delete(u)
 	}
 }
 
-func (u *connUse) markUsed() {
-	if u.state.Load() == connUnused && u.state.CompareAndSwap(connUnused, connUsed) {
-		u.st.connSockets.Add(1)
-	}
+// sweepConns ends the checkouts of the Conns closed through go-redis.
+func (st *state) sweepConns() {
+	st.conns.Range(func(k, _ any) bool {
+		k.(*connUse).closedThroughGoRedis()
+		return true
+	})
 }
 
 // DialHook passes dials through.
@@ -115,8 +177,9 @@ func (u *connUse) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 // begin notes that a command of the Conn starts.
 func (u *connUse) begin() {
-	u.markUsed()
-	u.depth.Add(1)
+	if u.depth.Add(1) == 1 {
+		u.st.lim.connBusy.Add(1)
+	}
 }
 
 // follow notes a CLIENT SETNAME on the Conn that replaced its socket's name
@@ -127,38 +190,39 @@ func (u *connUse) follow(cmd redis.Cmder, err error) {
 	}
 }
 
-// end notes that a command of the Conn is done. Once the first outermost
+// finish notes that a command of the Conn is done. Once the first outermost
 // command is, the socket is initialised and its name goes on the checkout,
 // and again after a CLIENT SETNAME on the Conn replaced that name.
-func (u *connUse) end() {
+func (u *connUse) finish() {
 	if u.depth.Add(-1) != 0 {
 		return
 	}
+	u.st.lim.connBusy.Add(-1)
 	if s := u.sock.Load(); s != nil && u.stale.Swap(false) {
 		u.tok.SetConnName(connNameOf(s))
 	}
 }
 
-// ProcessHook notes that the Conn has taken its socket.
+// ProcessHook follows the Conn's socket and its name.
 func (u *connUse) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		u.begin()
+		defer u.finish()
 		err := next(ctx, cmd)
 		u.follow(cmd, err)
-		u.end()
 		return err
 	}
 }
 
-// ProcessPipelineHook notes that the Conn has taken its socket.
+// ProcessPipelineHook follows the Conn's socket and its name.
 func (u *connUse) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		u.begin()
+		defer u.finish()
 		err := next(ctx, cmds)
 		for _, cmd := range cmds {
 			u.follow(cmd, cmd.Err())
 		}
-		u.end()
 		return err
 	}
 }

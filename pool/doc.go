@@ -15,44 +15,59 @@
 //   - names every socket on the server "<client>.p<pid>.s<socket>" and lists,
 //     on each checkout that holds a socket, that name, so that a connection
 //     seen in CLIENT LIST leads to the call site holding it ([WithConnNames]);
-//   - enforces one hard cap, [WithMaxConnections], on every socket the client
-//     opens: the main pool, Pub/Sub (reconnects included), dedicated
-//     connections, retries and probes. A caller that needs a socket while the
-//     cap is full waits, bounded by its context and PoolTimeout, and then gets
-//     an error matching [ErrMaxConnections] that names who holds them.
+//   - without a cap, refuses nothing bare go-redis would allow: it counts
+//     sockets by holder and leaves go-redis's settings as they are;
+//   - with one, [WithMaxConnections] (or a MaxActiveConns set in the
+//     options), holds every socket the client opens to it: the pools, Pub/Sub
+//     (reconnects included), dedicated connections, retries and probes. A
+//     caller that needs a socket while every slot is held waits, bounded by
+//     its context and PoolTimeout, and then gets an error matching
+//     [ErrMaxConnections] that counts the slots and names who holds them.
+//
+// # What the claims mean
+//
+// A definite leak is a Conn, Pub/Sub or client garbage-collected without
+// being closed by any path: the library's Close, or the Close of the
+// embedded go-redis object. A Conn closed through its *redis.Conn is noticed
+// at the client's next report, Stats or Close; a client closed through its
+// *redis.Client is noticed when it is collected (it then holds no socket).
+// The library never closes, nor reports, a go-redis object that code can
+// still reach: a caller may keep cn.Conn or c.Client and drop the wrapper.
+//
+// A refusal ([ErrMaxConnections]) happens only when every slot of the cap is
+// held by a socket that is open, being dialed, or closed and not yet
+// confirmed gone by the server; its text counts each. A wait that ends while
+// slots are free (go-redis's pool is full below the cap, or a dial is slow)
+// is not the cap's: the caller gets go-redis's own error, as do callers of a
+// server that cannot be reached, refuses TLS or authentication.
 //
 // # How the cap holds
 //
-// Every socket goes through a dialer that takes a slot of a
+// Every socket goes through a dialer that, under a cap, takes a slot of a
 // golang.org/x/sync/semaphore before it connects and gives it back when the
-// server has seen the socket close, so the server never counts more sockets
-// than the cap. The waiting itself happens where go-redis already waits well:
-// the main pool is sized to the cap, a dedicated Conn takes a pool turn, and a
-// Pub/Sub takes one too, by reserving a pooled connection for its whole life
-// and closing that connection's socket so that its own socket can open (an idle
-// pooled socket is shed this way; a socket in use by a command, a Conn or a
-// Pub/Sub never is). So the pool never has to dial past the cap, and a refusal
-// never reaches go-redis's dial retries or its dial circuit breaker.
+// server has seen the socket close (the client half-closes it and waits for
+// the server's EOF, at most a second), so the server never counts more
+// sockets than the cap. The waiting itself happens where go-redis already
+// waits well: the main pool is no larger than the cap, a dedicated Conn takes
+// a pool turn, and a Pub/Sub opens its socket in what the pools leave of the
+// cap or, beyond that, reserves a pool turn for its whole life, closing that
+// turn's socket so that its own socket can open (an idle pooled socket is
+// closed this way; a socket in use by a command, a Conn or a Pub/Sub never
+// is). So the pool never has to dial past the cap, and a refusal never
+// reaches go-redis's dial retries or its dial circuit breaker.
 //
-// A command waits for a pool turn as go-redis makes it wait: PoolTimeout per
-// attempt, and go-redis retries a pool timeout MaxRetries times. When the pool
-// is as large as the cap, a command refused a turn gets a [*LimitError]
-// (matching [ErrMaxConnections]): when its last attempt times out (the error
-// matches redis.ErrPoolTimeout too), and when its own context's deadline
-// passes while it waits for a turn, or for a new socket while every slot of
-// the cap is taken (the error matches context.DeadlineExceeded too); a
-// deadline that passes during a slow dial with slots free is the network's. go-redis reports both as it always
-// does; the client tells them apart by running a command whose context has a
-// deadline with a wrapper of that context, which notes whether go-redis's
-// connection pool was the code that found the deadline passed (one
-// allocation of 24 bytes per such command). A deadline that passes once the
-// command has its socket is not a refusal and stays go-redis's error, and a
-// cancelled wait ends with context.Canceled.
-//
-// Two go-redis settings change under the cap, both documented on
-// [WithMaxConnections]: PoolSize and MaxActiveConns are lowered to the cap (with
-// one WARN log line for a value the caller set), and the dedicated pipeline
-// pool is turned off so that pipelines share the main pool's turns.
+// A command waits for a pool turn as go-redis makes it wait, with PoolTimeout
+// split across go-redis's retries, and gets a [*LimitError] when every slot is
+// held: when its last attempt times out (the error matches
+// redis.ErrPoolTimeout too), and when its own context's deadline passes while
+// it waits for a turn or a new socket (the error matches
+// context.DeadlineExceeded too). go-redis reports both as it always does; the
+// client tells them apart by running a command whose context has a deadline
+// with a wrapper of that context, which notes whether go-redis's connection
+// pool was the code that found the deadline passed (one allocation of 24
+// bytes per such command). A deadline that passes once the command has its
+// socket is not a refusal and stays go-redis's error, and a cancelled wait
+// ends with context.Canceled.
 //
 // Reports and logs hold call sites, command names, counts and ages only: never
 // command arguments, keys or passwords.

@@ -1,18 +1,28 @@
 package pool
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"weak"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/redisleak/redisleak/tracker"
 )
 
 var (
 	// ErrMaxConnections is matched (with errors.Is) by the error a caller gets
-	// when it waited for a socket under the cap of [WithMaxConnections] until
-	// its context deadline or PoolTimeout passed. The error is a
-	// [*LimitError], whose text names the cap, the sockets open and the call
-	// sites holding them.
+	// when it waited for a socket under the cap until its context deadline or
+	// PoolTimeout passed while every slot of the cap was held: by a socket
+	// open, one being dialed, or one closed that the server has not yet
+	// confirmed gone. The error is a [*LimitError], whose text counts each
+	// and names the call sites holding the sockets. Network, DNS, TLS and
+	// authentication failures are never refusals: they surface as go-redis
+	// surfaces them.
 	ErrMaxConnections = errors.New("redisleak: max connections reached")
 
 	// ErrLeaked is matched (with errors.Is) by the error [Client.Close]
@@ -23,12 +33,22 @@ var (
 )
 
 // LimitError is the refusal of a socket under the cap. It matches
-// [ErrMaxConnections] and, when the wait ended because of it, the caller's
-// context error or go-redis's redis.ErrPoolTimeout.
+// [ErrMaxConnections] and the cause of the refusal: the caller's context
+// error when its deadline passed, or go-redis's redis.ErrPoolTimeout when
+// PoolTimeout did.
 type LimitError struct {
-	Max     int            // the cap
-	Open    int            // sockets open when the wait ended
-	Holders tracker.Report // outstanding checkouts of the client, grouped by call site
+	Max      int        // the cap
+	Open     int        // sockets open when the wait ended
+	ByHolder OpenByKind // Open by who holds them
+	Dialing  int        // slots held by dials in progress
+	Draining int        // slots held by sockets closed but not yet confirmed gone by the server
+	Waiting  int        // callers waiting for a socket when the wait ended, besides this one
+	// Holders are the client's checkouts that hold a socket: Conns that took
+	// one and Pub/Subs, grouped by call site. Commands in flight are counted
+	// in ByHolder.Pool; a command records no call site unless the tracker
+	// captures every stack.
+	Holders tracker.Report
+	from    string // where the cap came from: WithMaxConnections or MaxActiveConns
 	cause   error
 }
 
@@ -36,20 +56,37 @@ type LimitError struct {
 // report stays in Holders.
 const maxHolderGroups = 5
 
-// Error names the cap, the sockets open and the top holders.
+// Error counts the slots of the cap by state, and lists the largest groups of
+// holders first, with one line of advice.
 func (e *LimitError) Error() string {
-	msg := fmt.Sprintf("redisleak: max connections reached: %d of %d sockets open", e.Open, e.Max)
+	var b strings.Builder
+	fmt.Fprintf(&b, "redisleak: max connections reached: %d of %d slots held (%d open: %d by Conns, %d by Pub/Subs, %d by the pool; %d dialing; %d draining); %d other callers waiting",
+		e.Open+e.Dialing+e.Draining, e.Max, e.Open, e.ByHolder.Conn, e.ByHolder.PubSub, e.ByHolder.Pool, e.Dialing, e.Draining, e.Waiting)
 	if e.cause != nil {
-		msg += " (" + e.cause.Error() + ")"
+		b.WriteString(" (" + e.cause.Error() + ")")
 	}
-	top := e.Holders
-	if len(top.Groups) > maxHolderGroups {
-		top.Groups = top.Groups[:maxHolderGroups]
+	groups := slices.SortedStableFunc(slices.Values(e.Holders.Groups), func(a, b tracker.Group) int {
+		return cmp.Compare(b.Count, a.Count)
+	})
+	if len(groups) == 0 {
+		b.WriteString("\nno Conn or Pub/Sub holds a socket: the pool's sockets serve commands")
+	} else {
+		b.WriteString("\nheld by:\n")
+		top := tracker.Report{Groups: groups[:min(len(groups), maxHolderGroups)]}
+		b.WriteString(top.String())
+		if rest := len(groups) - len(top.Groups); rest > 0 {
+			fmt.Fprintf(&b, "\n... and %d more groups", rest)
+		}
 	}
-	if len(top.Groups) == 0 {
-		return msg + "; no outstanding checkouts recorded"
+	from := e.from
+	if from == "" {
+		from = "WithMaxConnections"
 	}
-	return msg + "; held by:\n" + top.String()
+	fmt.Fprintf(&b, "\nadvice: raise the cap (%s %d)", from, e.Max)
+	if len(groups) > 0 {
+		fmt.Fprintf(&b, ", or close what the first group holds (%s at %s)", groups[0].Kind, groups[0].Site.ShortPos())
+	}
+	return b.String()
 }
 
 // Unwrap returns ErrMaxConnections and the cause of the refusal.
@@ -58,6 +95,79 @@ func (e *LimitError) Unwrap() []error {
 		return []error{ErrMaxConnections}
 	}
 	return []error{ErrMaxConnections, e.cause}
+}
+
+// refusal is the error of a caller whose wait for a socket ended with cause:
+// a LimitError when every slot of the cap is held, and cause itself
+// otherwise, since then the cap is not what stopped it.
+func (st *state) refusal(cause error) error {
+	c := st.lim.counts()
+	if st.lim.max == 0 || int64(c.held()) < st.lim.max {
+		return cause
+	}
+	st.refusals.Add(1)
+	return &LimitError{
+		Max:      st.set.maxConnections,
+		Open:     c.open.total(),
+		ByHolder: c.open,
+		Dialing:  c.dialing,
+		Draining: c.draining,
+		Waiting:  st.waiting(),
+		Holders:  st.holders(),
+		from:     st.set.capFrom,
+		cause:    cause,
+	}
+}
+
+// waiting counts the callers waiting for a socket now: for a pool turn or a
+// new pooled socket, for a slot of the cap, or for a Pub/Sub's reservation.
+func (st *state) waiting() int { return waitingOf(weak.Make(st.rc), st.lim)(0) }
+
+// waitingOf is state.waiting for the held-too-long watch, which must not keep
+// the client reachable: a client dropped without Close is found by the
+// garbage collector. Given the commands in flight, it counts as waiting too
+// those that no socket serves: a command between go-redis's retries waits
+// without being counted by go-redis.
+func waitingOf(rc weak.Pointer[redis.Client], lim *limiter) func(inFlight int) int {
+	return func(inFlight int) int {
+		n := int(lim.waiting.Load()) + int(lim.reserving.Load())
+		if c := rc.Value(); c != nil {
+			ps := c.PoolStats()
+			n += int(ps.PendingRequests)
+			idle := int(ps.IdleConns)
+			if ps.PipelineStats != nil {
+				idle += int(ps.PipelineStats.IdleConns)
+			}
+			// Sockets serving a command: the pools' busy ones, and the
+			// Conns' running one.
+			serving := int(lim.open[rolePool].Load()) - idle + int(lim.connBusy.Load())
+			n = max(n, inFlight-serving)
+		}
+		return n
+	}
+}
+
+// holders is a report of the checkouts holding sockets, kept for a moment:
+// a burst of refusals builds it once.
+type holders struct {
+	at     time.Time
+	report tracker.Report
+}
+
+// holdersTTL is how long one report of the holders serves refusals.
+const holdersTTL = 100 * time.Millisecond
+
+func (st *state) holders() tracker.Report {
+	now := time.Now()
+	if h := st.lastHolders.Load(); h != nil && now.Sub(h.at) < holdersTTL {
+		return h.report
+	}
+	st.sweepConns()
+	r := st.scope.ReportWhere(func(c tracker.Checkout) bool {
+		return (c.Kind == tracker.KindConn || c.Kind == tracker.KindPubSub) && c.ConnName != ""
+	})
+	st.lastHolders.Store(&holders{at: now, report: r})
+	return r
 }
 
 // LeakError is returned by [Client.Close] when checkouts of the client were

@@ -2,6 +2,7 @@ package pool_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"runtime"
 	"strconv"
@@ -234,4 +235,40 @@ func TestHolderGoneCheckBadInput(t *testing.T) {
 func thisLine() int {
 	_, _, line, _ := runtime.Caller(1)
 	return line
+}
+
+// TestHeldTooLongSkipsWaiters: a command waiting for a socket under a full
+// cap is a waiter, not a holder, and is not reported held too long.
+func TestHeldTooLongSkipsWaiters(t *testing.T) {
+	srv := testserver.Redis(t)
+	logs := &logRecorder{}
+	opt := testOptions(srv.Addr())
+	opt.PoolTimeout = 800 * time.Millisecond
+	c := claimClient(t, opt, logs,
+		pool.WithMaxConnections(1),
+		pool.WithHeldTooLong(tracker.KindCommand, 100*time.Millisecond),
+		pool.WithHeldTooLong(tracker.KindConn, 100*time.Millisecond))
+	defer c.Close()
+	ctx := context.Background()
+	held := c.Conn()
+	if err := held.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waiter := c.Conn() // never gets a socket while held is open
+	defer waiter.Close()
+	if err := c.Ping(ctx).Err(); !errors.Is(err, pool.ErrMaxConnections) {
+		t.Fatalf("Ping under a full cap = %v, want ErrMaxConnections", err)
+	}
+	for _, w := range logs.find("redisleak: connection held too long") {
+		if w["kind"] != "conn" || !strings.Contains(w["origin"], "held_test.go") {
+			t.Errorf("a waiter was reported held too long: %v", w)
+		}
+	}
+	if n := len(logs.find("redisleak: connection held too long")); n != 1 {
+		t.Errorf("%d held-too-long WARNs, want 1: the Conn holding the only socket", n)
+	}
+	if len(logs.find("redisleak: callers waiting for a connection; commands past their held-too-long threshold are reported once none wait")) != 1 {
+		t.Errorf("no INFO line about the callers waiting")
+	}
+	_ = held.Close()
 }

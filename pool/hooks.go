@@ -25,9 +25,9 @@ func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		kind, op := classify(cmd)
 		tok := h.st.scope.Checkout(ctx, kind, op, 0)
+		defer tok.Release()
 		wctx, wait := watchSocketWait(ctx)
 		err := next(wctx, cmd)
-		tok.Release()
 		if err != nil && err != redis.Nil {
 			if refused := h.st.refuse(err, wait); refused != err {
 				cmd.SetErr(refused)
@@ -47,9 +47,9 @@ func (h *hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 			op = "multi"
 		}
 		tok := h.st.scope.Checkout(ctx, tracker.KindPipeline, op, 0)
+		defer tok.Release()
 		wctx, wait := watchSocketWait(ctx)
 		err := next(wctx, cmds)
-		tok.Release()
 		if err != nil && err != redis.Nil {
 			if refused := h.st.refuse(err, wait); refused != err {
 				for _, cmd := range cmds {
@@ -63,33 +63,16 @@ func (h *hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 }
 
 // refuse turns the end of a vain wait for a socket into a LimitError naming
-// the holders, when the pool is as large as the cap, so that waiting for a
-// pool turn is waiting for the cap: go-redis's pool timeout, and the caller's
-// deadline when it passed during that wait (wait, from watchSocketWait, says
-// whether it did). Other errors pass unchanged.
+// the holders, when every slot of the cap is held: go-redis's pool timeout,
+// and the caller's deadline when it passed during that wait (wait, from
+// watchSocketWait, says whether it did). Other errors pass unchanged.
 func (st *state) refuse(err error, wait *socketWait) error {
-	if st.set.poolSize != st.set.maxConnections {
+	if st.lim.sem == nil || errors.Is(err, ErrMaxConnections) {
 		return err
 	}
-	var limit *LimitError
-	switch {
-	case errors.As(err, &limit):
-		return err
-	case errors.Is(err, redis.ErrPoolTimeout):
-		return st.limitError(err)
-	case wait == nil || !errors.Is(err, context.DeadlineExceeded):
-		return err
-	}
-	// A deadline that passed waiting for a turn is the cap's; one that passed
-	// waiting for a dial is the cap's only when every slot is taken, and
-	// otherwise the network's.
-	switch wait.ended.Load() {
-	case waitTurn:
-		return st.limitError(err)
-	case waitDial:
-		if st.lim.open.Load() >= st.lim.max {
-			return st.limitError(err)
-		}
+	if errors.Is(err, redis.ErrPoolTimeout) ||
+		(wait != nil && wait.ended.Load() != waitNone && errors.Is(err, context.DeadlineExceeded)) {
+		return st.refusal(err)
 	}
 	return err
 }
@@ -114,10 +97,22 @@ func classify(cmd redis.Cmder) (tracker.Kind, string) {
 			timeout = args[1]
 		}
 	case "xread", "xreadgroup":
-		for i, a := range args {
-			if s, ok := a.(string); ok && strings.EqualFold(s, "block") && i+1 < len(args) {
+		// Options come before STREAMS (and after GROUP name consumer); what
+		// follows it are keys and ids, and a stream may well be called
+		// "block".
+		first := 1
+		if name == "xreadgroup" {
+			first = 4
+		}
+	options:
+		for i := first; i < len(args); i++ {
+			s, _ := args[i].(string)
+			switch {
+			case strings.EqualFold(s, "streams"):
+				break options
+			case strings.EqualFold(s, "block") && i+1 < len(args):
 				timeout = args[i+1]
-				break
+				break options
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"strings"
@@ -53,7 +54,7 @@ func dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
 
 func TestSocketKeepsHealthCheckAndReleasesOnce(t *testing.T) {
 	ln := listen(t)
-	lim := newLimiter(2, time.Second)
+	lim := newLimiter(2, 0, time.Second)
 	dial := lim.dialer(dialTCP, func(_ context.Context, err error) error { return err })
 	conn, err := dial(context.Background(), "tcp", ln.Addr().String())
 	if err != nil {
@@ -65,14 +66,14 @@ func TestSocketKeepsHealthCheckAndReleasesOnce(t *testing.T) {
 	if nc, ok := conn.(interface{ NetConn() net.Conn }); !ok || nc.NetConn() == nil {
 		t.Fatal("the wrapper does not expose NetConn")
 	}
-	if got := lim.open.Load(); got != 1 {
-		t.Fatalf("open = %d after a dial, want 1", got)
+	if got := lim.counts().held(); got != 1 {
+		t.Fatalf("held = %d after a dial, want 1", got)
 	}
 	_ = conn.Close()
 	_ = conn.Close()
 	lim.drains.Wait()
-	if got := lim.open.Load(); got != 0 {
-		t.Fatalf("open = %d after two Closes, want 0", got)
+	if got := lim.counts().held(); got != 0 {
+		t.Fatalf("held = %d after two Closes, want 0", got)
 	}
 	// Both slots are free again: a third socket would need one.
 	if !lim.sem.TryAcquire(2) {
@@ -83,24 +84,25 @@ func TestSocketKeepsHealthCheckAndReleasesOnce(t *testing.T) {
 func TestSocketWithoutSyscallConn(t *testing.T) {
 	a, b := net.Pipe()
 	defer b.Close()
-	lim := newLimiter(1, time.Second)
+	lim := newLimiter(1, 0, time.Second)
 	if err := lim.acquireSlot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s := newSocket(a, lim)
+	lim.open[rolePool].Add(1) // as the dialer counts it
+	s := newSocket(a, lim, rolePool)
 	if _, ok := s.(syscall.Conn); ok {
 		t.Fatal("the wrapper claims syscall.Conn for a connection that has none")
 	}
 	_ = s.Close()
 	lim.drains.Wait()
-	if lim.open.Load() != 0 {
+	if lim.counts().held() != 0 || !lim.sem.TryAcquire(1) {
 		t.Fatal("slot not released")
 	}
 }
 
 func TestSocketGarbageCollectedReleasesSlot(t *testing.T) {
 	ln := listen(t)
-	lim := newLimiter(1, time.Second)
+	lim := newLimiter(1, 0, time.Second)
 	dial := lim.dialer(dialTCP, func(_ context.Context, err error) error { return err })
 	func() {
 		if _, err := dial(context.Background(), "tcp", ln.Addr().String()); err != nil {
@@ -108,7 +110,7 @@ func TestSocketGarbageCollectedReleasesSlot(t *testing.T) {
 		}
 	}()
 	deadline := time.Now().Add(5 * time.Second)
-	for lim.open.Load() != 0 {
+	for lim.counts().held() != 0 || lim.collected.Load() != 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("a socket dropped without Close kept its slot")
 		}
@@ -119,7 +121,7 @@ func TestSocketGarbageCollectedReleasesSlot(t *testing.T) {
 
 func TestDialRefusedAndCancelled(t *testing.T) {
 	ln := listen(t)
-	lim := newLimiter(1, 100*time.Millisecond)
+	lim := newLimiter(1, 0, 100*time.Millisecond)
 	refuse := func(_ context.Context, err error) error { return err }
 	dial := lim.dialer(dialTCP, refuse)
 	held, err := dial(context.Background(), "tcp", ln.Addr().String())
@@ -140,8 +142,8 @@ func TestDialRefusedAndCancelled(t *testing.T) {
 	if _, err := dial(context.Background(), "tcp", "127.0.0.1:1"); err == nil {
 		t.Fatal("dial to a closed port succeeded")
 	}
-	if lim.open.Load() != 0 || lim.waitCount.Load() != 2 || lim.canceled.Load() != 1 {
-		t.Fatalf("open %d, waits %d, canceled %d; want 0, 2, 1", lim.open.Load(), lim.waitCount.Load(), lim.canceled.Load())
+	if lim.counts().held() != 0 || lim.waitCount.Load() != 2 || lim.canceled.Load() != 1 {
+		t.Fatalf("held %d, waits %d, canceled %d; want 0, 2, 1", lim.counts().held(), lim.waitCount.Load(), lim.canceled.Load())
 	}
 }
 
@@ -152,41 +154,58 @@ func TestSettle(t *testing.T) {
 		opt       redis.Options
 		max       int
 		want      settings
-		warnings  []string
-		pipelines int
+		notes     []string
+		pipelines int           // PipelinePoolSize go-redis gets
+		perTry    time.Duration // PoolTimeout go-redis gets
 	}{
-		{"defaults", redis.Options{}, 0, settings{maxConnections: 10 * procs, poolSize: 10 * procs, poolTimeout: 6 * time.Second}, nil, -1},
-		{"cap lowers pool", redis.Options{PoolSize: 50, MaxActiveConns: 60, PipelinePoolSize: 4}, 8,
-			settings{maxConnections: 8, poolSize: 8, maxActiveConns: 8, poolTimeout: 6 * time.Second},
-			[]string{"PoolSize 50", "MaxActiveConns 60", "PipelinePoolSize 4"}, -1},
-		{"cap above pool", redis.Options{PoolSize: 4, PoolTimeout: time.Second}, 16, settings{maxConnections: 16, poolSize: 4, poolTimeout: time.Second}, nil, -1},
-		{"no read timeout", redis.Options{PoolSize: 4, ReadTimeout: -1}, 0, settings{maxConnections: 4, poolSize: 4, poolTimeout: 30 * time.Second}, nil, -1},
+		{"no cap", redis.Options{PoolSize: 7}, 0,
+			settings{capFrom: "WithMaxConnections", poolTimeout: 6 * time.Second}, nil, 0, 0},
+		{"cap lowers pool", redis.Options{PoolSize: 50, MaxActiveConns: 60}, 8,
+			settings{maxConnections: 8, capFrom: "WithMaxConnections", poolSize: 8, poolTimeout: 6 * time.Second},
+			[]string{"MaxActiveConns 60 replaced", "PoolSize 50"}, -1, 1500 * time.Millisecond},
+		{"cap with pipeline pool", redis.Options{PipelinePoolSize: 3, MaxRetries: -1}, 8,
+			settings{maxConnections: 8, capFrom: "WithMaxConnections", poolSize: 5, poolTimeout: 6 * time.Second}, nil, 3, 6 * time.Second},
+		{"cap above pool", redis.Options{PoolSize: 4, PoolTimeout: time.Second, MaxRetries: 1}, 16,
+			settings{maxConnections: 16, capFrom: "WithMaxConnections", poolSize: 4, pubsubShare: 12, poolTimeout: time.Second}, nil, -1, 500 * time.Millisecond},
+		{"MaxActiveConns is the cap", redis.Options{MaxActiveConns: 3, ReadTimeout: -1}, 0,
+			settings{maxConnections: 3, capFrom: "MaxActiveConns", poolSize: 3, poolTimeout: 30 * time.Second},
+			[]string{"MaxActiveConns is the cap"}, -1, 7500 * time.Millisecond},
+		{"default pool under a large cap", redis.Options{}, 20 * procs,
+			settings{maxConnections: 20 * procs, capFrom: "WithMaxConnections", poolSize: 10 * procs, pubsubShare: 10 * procs, poolTimeout: 6 * time.Second}, nil, -1, 1500 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := config{}
 			WithMaxConnections(tc.max)(&cfg)
-			o, set, warnings, err := settle(&tc.opt, &cfg)
+			o, set, notes, err := settle(&tc.opt, &cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if set != tc.want {
 				t.Errorf("settings = %+v, want %+v", set, tc.want)
 			}
-			if len(warnings) != len(tc.warnings) {
-				t.Fatalf("warnings = %q, want %d", warnings, len(tc.warnings))
+			if len(notes) != len(tc.notes) {
+				t.Fatalf("notes = %v, want %d", notes, len(tc.notes))
 			}
-			for i, w := range tc.warnings {
-				if !strings.Contains(warnings[i], w) {
-					t.Errorf("warning %q does not name %q", warnings[i], w)
+			for i, w := range tc.notes {
+				if text := fmt.Sprint(notes[i].msg, notes[i].attrs); !strings.Contains(text, w) {
+					t.Errorf("note %q does not name %q", text, w)
 				}
 			}
-			if o.PoolSize != set.poolSize || o.PipelinePoolSize != tc.pipelines || o.PoolTimeout != set.poolTimeout {
-				t.Errorf("options: PoolSize %d, PipelinePoolSize %d, PoolTimeout %s", o.PoolSize, o.PipelinePoolSize, o.PoolTimeout)
+			if o.PipelinePoolSize != tc.pipelines || o.PoolTimeout != tc.perTry || o.MaxActiveConns != 0 {
+				t.Errorf("options: PipelinePoolSize %d, PoolTimeout %s, MaxActiveConns %d; want %d, %s, 0", o.PipelinePoolSize, o.PoolTimeout, o.MaxActiveConns, tc.pipelines, tc.perTry)
 			}
-			if tc.opt.PipelinePoolSize == -1 {
+			if tc.max > 0 && o.PoolSize != set.poolSize {
+				t.Errorf("options: PoolSize %d, settings %d", o.PoolSize, set.poolSize)
+			}
+			if tc.opt.PipelinePoolSize == -1 || tc.opt.MaxActiveConns == 0 && tc.name == "MaxActiveConns is the cap" {
 				t.Error("settle modified the caller's options")
 			}
 		})
+	}
+	cfg := config{}
+	WithMaxConnections(4)(&cfg)
+	if _, _, _, err := settle(&redis.Options{PipelinePoolSize: 4}, &cfg); err == nil || !strings.Contains(err.Error(), "PipelinePoolSize is 4") {
+		t.Errorf("settle with a pipeline pool as large as the cap = %v, want an error naming it", err)
 	}
 }
 
@@ -203,9 +222,9 @@ func TestGoRedisInternals(t *testing.T) {
 			t.Fatalf("redis.PubSub internals changed: %v", err)
 		}
 		called := 0
-		hooks.aroundDial(func(context.Context) error {
+		hooks.aroundDial(func(ctx context.Context) (context.Context, error) {
 			called++
-			return errors.New("refused by test")
+			return ctx, errors.New("refused by test")
 		}, func(*socket) { t.Error("connected called for a refused dial") })
 		if err := ps.Subscribe(context.Background(), "ch"); err == nil || !strings.Contains(err.Error(), "refused by test") || called != 1 {
 			t.Fatalf("Subscribe through the wrapped dial = %v (called %d), want the hook's error", err, called)
@@ -226,7 +245,7 @@ func TestGoRedisInternals(t *testing.T) {
 	t.Run("Sockets", func(t *testing.T) {
 		srv := testserver.Any(t)
 		ctx := context.Background()
-		lim := newLimiter(4, time.Second)
+		lim := newLimiter(4, 0, time.Second)
 		var mu sync.Mutex
 		var initSockets []*socket
 		c := redis.NewClient(&redis.Options{
@@ -250,7 +269,7 @@ func TestGoRedisInternals(t *testing.T) {
 		rc := c.Conn()
 		defer rc.Close()
 		var first []*socket
-		if err := onFirstSocket(rc, func(s *socket) { first = append(first, s) }); err != nil {
+		if err := onFirstSocket(rc, func(s *socket, _ poolConn) { first = append(first, s) }); err != nil {
 			t.Fatalf("a Conn's pool: %v", err)
 		}
 		for range 2 {
@@ -265,6 +284,26 @@ func TestGoRedisInternals(t *testing.T) {
 		}
 		if first[0].id == 0 || first[0].id != socketIDs.Load() {
 			t.Errorf("socket id %d; want the last one given out, %d", first[0].id, socketIDs.Load())
+		}
+	})
+
+	t.Run("Conn closed", func(t *testing.T) {
+		c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+		defer c.Close()
+		rc := c.Conn()
+		p, err := stickyOf(rc)
+		if err != nil {
+			t.Fatalf("a Conn's pool: %v", err)
+		}
+		if p.closed() {
+			t.Fatal("a new Conn reads as closed")
+		}
+		_ = rc.Close()
+		if !p.closed() {
+			t.Fatal("a Conn closed through go-redis does not read as closed")
+		}
+		if err := p.close(); !errors.Is(err, redis.ErrClosed) {
+			t.Fatalf("closing a closed Conn's pool = %v, want redis.ErrClosed", err)
 		}
 	})
 }
@@ -285,11 +324,41 @@ func TestClassify(t *testing.T) {
 		{redis.NewStringSliceCmd(ctx, "blmpop", "0", 1, "q", "left"), "blocking", "blmpop (no timeout)"},
 		{redis.NewXStreamSliceCmd(ctx, "xread", "count", 1, "block", int64(0), "streams", "s", "$"), "blocking", "xread (no timeout)"},
 		{redis.NewXStreamSliceCmd(ctx, "xread", "streams", "s", "0"), "command", "xread"},
+		// A stream named "block" is a key, not the BLOCK option.
+		{redis.NewXStreamSliceCmd(ctx, "xread", "streams", "block", "0", "0"), "command", "xread"},
+		{redis.NewXStreamSliceCmd(ctx, "xreadgroup", "group", "g", "c", "streams", "BLOCK", "0", ">"), "command", "xreadgroup"},
+		{redis.NewXStreamSliceCmd(ctx, "xreadgroup", "group", "block", "c", "count", 1, "streams", "s", ">"), "command", "xreadgroup"},
+		{redis.NewXStreamSliceCmd(ctx, "xreadgroup", "group", "g", "c", "block", int64(0), "streams", "s", ">"), "blocking", "xreadgroup (no timeout)"},
 		{redis.NewIntCmd(ctx, "wait", 1, int64(100)), "blocking", "wait"},
 	} {
 		kind, op := classify(tc.cmd)
 		if kind.String() != tc.kind || op != tc.op {
 			t.Errorf("classify(%v) = %s %q, want %s %q", tc.cmd.Args(), kind, op, tc.kind, tc.op)
+		}
+	}
+}
+
+// replyError is a reply of the server, as go-redis returns one.
+type replyError string
+
+func (e replyError) Error() string { return string(e) }
+func (replyError) RedisError()     {}
+
+func TestRefusesNames(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{replyError("NOPERM User app has no permissions to run the 'client|setname' command"), true},
+		{replyError("ERR unknown command 'CLIENT', with args beginning with: 'SETNAME'"), true},
+		{replyError("ERR unknown subcommand 'setname'. Try CLIENT HELP."), true},
+		{replyError("NOAUTH Authentication required."), false},
+		{replyError("LOADING Redis is loading the dataset in memory"), false},
+		{errors.New("read: connection reset by peer"), false},
+		{context.DeadlineExceeded, false},
+	} {
+		if got := refusesNames(tc.err); got != tc.want {
+			t.Errorf("refusesNames(%q) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }

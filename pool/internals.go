@@ -7,6 +7,7 @@ import (
 	"net"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/redis/go-redis/v9"
@@ -59,16 +60,22 @@ func pubsubHooksOf(ps *redis.PubSub) (pubsubHooks, error) {
 }
 
 // aroundDial makes every dial of the PubSub call before first, with the
-// dial's context (when before fails, the dial fails with its error), and
-// connected with the socket once the dial and go-redis's handshake succeeded.
-func (h pubsubHooks) aroundDial(before func(context.Context) error, connected func(*socket)) {
+// dial's context, and dial with the context before returns (when before
+// fails, the dial fails with its error); and connected with the socket once
+// the dial and go-redis's handshake succeeded.
+func (h pubsubHooks) aroundDial(before func(context.Context) (context.Context, error), connected func(*socket)) {
 	orig := reflect.ValueOf(h.newConn.Interface())
 	t := h.newConn.Type()
 	h.newConn.Set(reflect.MakeFunc(t, func(args []reflect.Value) []reflect.Value {
 		ctx, _ := args[0].Interface().(context.Context)
-		if err := before(ctx); err != nil {
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		ctx, err := before(ctx)
+		if err != nil {
 			return []reflect.Value{reflect.Zero(t.Out(0)), reflect.ValueOf(&err).Elem()}
 		}
+		args[0] = reflect.ValueOf(&ctx).Elem()
 		out := orig.Call(args)
 		if out[1].IsNil() {
 			if s := socketOfPoolConn(out[0]); s != nil {
@@ -93,6 +100,48 @@ func connPoolOf(rc *redis.Conn) (reflect.Value, error) {
 	}
 	return p, nil
 }
+
+// sticky is the pool behind one redis.Conn, go-redis's StickyConnPool: it
+// says whether the Conn was closed, which go-redis offers no public way to
+// ask, and closes a Conn nothing references any longer. It holds no reference
+// to the redis.Conn itself, so it can outlive it.
+type sticky struct {
+	state *atomic.Uint32 // stickyClosed once the Conn is closed
+	close func() error
+}
+
+// stickyClosed is the state StickyConnPool.Close sets.
+const stickyClosed = 2
+
+// stickyOf returns the pool behind rc.
+func stickyOf(rc *redis.Conn) (sticky, error) {
+	p, err := connPoolOf(rc)
+	if err != nil {
+		return sticky{}, err
+	}
+	state, err := field(p, "state", reflect.Struct)
+	if err != nil {
+		return sticky{}, err
+	}
+	if state.Type() != reflect.TypeFor[atomic.Uint32]() {
+		return sticky{}, fmt.Errorf("%s.state has type %s, want atomic.Uint32", p.Type(), state.Type())
+	}
+	closeMethod := method(p, "Close")
+	if !closeMethod.IsValid() {
+		return sticky{}, fmt.Errorf("%s has no method Close", p.Type())
+	}
+	closeFn, ok := closeMethod.Interface().(func() error)
+	if !ok {
+		return sticky{}, fmt.Errorf("%s.Close has type %s, want func() error", p.Type(), closeMethod.Type())
+	}
+	return sticky{state: (*atomic.Uint32)(unsafe.Pointer(state.UnsafeAddr())), close: closeFn}, nil
+}
+
+// known reports whether the pool could be read.
+func (s sticky) known() bool { return s.state != nil }
+
+// closed reports whether the Conn was closed, by the library or through go-redis.
+func (s sticky) closed() bool { return s.known() && s.state.Load() == stickyClosed }
 
 // field returns the named field of the struct p points to, usable through
 // reflect, checking its kind.
@@ -123,9 +172,10 @@ func socketOfInitConn(rc *redis.Conn) (*socket, error) {
 }
 
 // onFirstSocket makes fn run with the socket a Conn takes from the pool at its
-// first command, after any callback go-redis set there itself (through
-// StickyConnPool.SetOnFirstConn, which must be called before the Conn is used).
-func onFirstSocket(rc *redis.Conn, fn func(*socket)) error {
+// first command, and go-redis's connection around it, after any callback
+// go-redis set there itself (through StickyConnPool.SetOnFirstConn, which must
+// be called before the Conn is used).
+func onFirstSocket(rc *redis.Conn, fn func(*socket, poolConn)) error {
 	p, err := connPoolOf(rc)
 	if err != nil {
 		return err
@@ -154,10 +204,28 @@ func onFirstSocket(rc *redis.Conn, fn func(*socket)) error {
 			prev.Call(args)
 		}
 		if s := socketOfPoolConn(args[0]); s != nil {
-			fn(s)
+			fn(s, poolConn{args[0]})
 		}
 		return nil
 	})})
+	return nil
+}
+
+// poolConn is go-redis's connection around a socket: a *pool.Conn.
+type poolConn struct{ v reflect.Value }
+
+// forgetInit drops the function go-redis keeps on the connection to
+// initialise it again (after a maintenance handoff of Redis Enterprise). It is
+// a closure over the client that initialised the socket first; when that is a
+// Conn, it keeps the Conn reachable for as long as the socket lives, and a
+// Conn nobody else holds could never be found dropped. Without it a handoff
+// of that socket fails, and go-redis closes it.
+func (c poolConn) forgetInit() error {
+	set := method(c.v, "SetInitConnFunc")
+	if !set.IsValid() || set.Type().NumIn() != 1 || set.Type().In(0).Kind() != reflect.Func {
+		return fmt.Errorf("%s has no method SetInitConnFunc(func)", c.v.Type())
+	}
+	set.Call([]reflect.Value{reflect.Zero(set.Type().In(0))})
 	return nil
 }
 

@@ -1,11 +1,9 @@
 package pool
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,15 +11,38 @@ import (
 	"golang.org/x/sync/semaphore"
 )
 
-// limiter is the cap: one semaphore slot per open socket.
+// role is who holds an open socket.
+type role int32
+
+const (
+	rolePool   role = iota // the main or the pipeline pool: idle, or serving a command
+	rolePubSub             // a Pub/Sub
+	roleConn               // a dedicated Conn
+	numRoles
+)
+
+// limiter counts every socket of a client by state and, under a cap, holds
+// each to one slot of a semaphore from the start of its dial until the server
+// has seen it close.
 //
-// Invariant: slots held == sockets open (dialed and not yet confirmed closed)
-// == open.Load(); after the client's Close and its drains, zero.
+// Invariant, under a cap: dialing + open + draining == slots held <= max.
+// Without one the counts are kept all the same (Stats shows them) and nothing
+// waits. After the client's Close and its drains every count is zero.
 type limiter struct {
-	max     int64
-	sem     *semaphore.Weighted
-	open    atomic.Int64  // slots held
-	timeout time.Duration // PoolTimeout: the longest a caller waits for a slot
+	max     int64               // the cap; 0 means none
+	share   int64               // Pub/Sub sockets that may open without a turn of the pool (see Client.Subscribe)
+	sem     *semaphore.Weighted // one slot per socket; nil without a cap
+	timeout time.Duration       // PoolTimeout: the longest a caller waits for a slot
+
+	dialing  atomic.Int64           // slots taken by dials in progress
+	open     [numRoles]atomic.Int64 // open sockets, by role
+	draining atomic.Int64           // closed sockets whose close the server has not confirmed yet
+
+	shareUsed atomic.Int64 // Pub/Subs holding a place of the share; <= share
+	collected atomic.Int64 // sockets garbage-collected without Close: their client was dropped
+	waiting   atomic.Int64 // callers waiting for a slot now
+	reserving atomic.Int64 // Pub/Subs waiting for a turn of the pool now
+	connBusy  atomic.Int64 // Conns running a command now
 
 	// Waits for a slot, for Stats.
 	waitCount    atomic.Int64
@@ -33,19 +54,37 @@ type limiter struct {
 	// closing is set by the client's Close: no socket is dialed after it, so
 	// closes no longer wait for the server's confirmation.
 	closing atomic.Bool
-
-	// Pending claims: reservations waiting to recognise the socket their
-	// marker command is written to. claims counts them so that Write pays one
-	// atomic load while there are none.
-	claims    atomic.Int32
-	claimMu   sync.Mutex
-	claimList []*claim
-	claimSeq  atomic.Uint64
 }
 
-func newLimiter(max int, timeout time.Duration) *limiter {
-	return &limiter{max: int64(max), sem: semaphore.NewWeighted(int64(max)), timeout: timeout}
+// newLimiter returns the limiter of a cap of max sockets (0: none), of which
+// share may be Pub/Subs that hold no turn of the pool.
+func newLimiter(max, share int, timeout time.Duration) *limiter {
+	l := &limiter{max: int64(max), share: int64(share), timeout: timeout}
+	if max > 0 {
+		l.sem = semaphore.NewWeighted(int64(max))
+	}
+	return l
 }
+
+// counts is one reading of the limiter's sockets by state.
+type counts struct {
+	dialing, draining int
+	open              OpenByKind
+}
+
+func (l *limiter) counts() counts {
+	return counts{
+		dialing:  int(l.dialing.Load()),
+		draining: int(l.draining.Load()),
+		open: OpenByKind{
+			Pool:   int(l.open[rolePool].Load()),
+			PubSub: int(l.open[rolePubSub].Load()),
+			Conn:   int(l.open[roleConn].Load()),
+		},
+	}
+}
+
+func (c counts) held() int { return c.dialing + c.open.total() + c.draining }
 
 // errSlotWait marks a wait for a slot that ran out of time, so that the
 // caller can turn it into a LimitError carrying the holders.
@@ -54,20 +93,20 @@ var errSlotWait = errors.New("timed out waiting for a connection slot")
 // acquireSlot takes one slot, waiting at most until ctx is done or the
 // limiter's timeout passes. A cancelled ctx returns ctx.Err(); a deadline
 // (ctx's or the timeout) returns an error wrapping errSlotWait and the
-// deadline's cause.
+// deadline's cause. Without a cap it takes nothing and returns nil.
 func (l *limiter) acquireSlot(ctx context.Context) error {
-	if l.sem.TryAcquire(1) {
-		l.open.Add(1)
+	if l.sem == nil || l.sem.TryAcquire(1) {
 		return nil
 	}
 	l.waitCount.Add(1)
+	l.waiting.Add(1)
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, l.timeout)
 	err := l.sem.Acquire(wctx, 1)
 	cancel()
+	l.waiting.Add(-1)
 	l.waitDuration.Add(int64(time.Since(start)))
 	if err == nil {
-		l.open.Add(1)
 		return nil
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
@@ -81,61 +120,54 @@ func (l *limiter) acquireSlot(ctx context.Context) error {
 }
 
 func (l *limiter) releaseSlot() {
-	l.open.Add(-1)
-	l.sem.Release(1)
+	if l.sem != nil {
+		l.sem.Release(1)
+	}
 }
 
+// takeShare takes a place of the Pub/Sub share, if one is free.
+func (l *limiter) takeShare() bool {
+	for {
+		n := l.shareUsed.Load()
+		if n >= l.share {
+			return false
+		}
+		if l.shareUsed.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (l *limiter) returnShare() { l.shareUsed.Add(-1) }
+
+// pubsubDial marks the context of a Pub/Sub's dial, so that the dialer
+// counts its socket as the Pub/Sub's.
+type pubsubDial struct{}
+
+// dialFunc is the shape of redis.Options.Dialer.
+type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
+
 // dialer wraps a go-redis dialer: every socket takes a slot first and is
-// wrapped so that closing it gives the slot back.
-func (l *limiter) dialer(inner func(ctx context.Context, network, addr string) (net.Conn, error), refuse func(context.Context, error) error) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// wrapped so that closing it gives the slot back. refuse turns a vain wait for
+// a slot into the error the dial returns.
+func (l *limiter) dialer(inner dialFunc, refuse func(context.Context, error) error) dialFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if err := l.acquireSlot(ctx); err != nil {
 			return nil, refuse(ctx, err)
 		}
+		l.dialing.Add(1)
 		conn, err := inner(ctx, network, addr)
 		if err != nil {
+			l.dialing.Add(-1)
 			l.releaseSlot()
 			return nil, err
 		}
-		return newSocket(conn, l), nil
-	}
-}
-
-// A claim finds the socket a reservation's marker command is written to: the
-// pool does not say which connection it hands out, but the reservation knows
-// the bytes it sends.
-type claim struct {
-	marker []byte
-	sock   atomic.Pointer[socket]
-}
-
-func (l *limiter) newClaim(prefix string) *claim {
-	c := &claim{marker: []byte(prefix + strconv.FormatUint(l.claimSeq.Add(1), 10))}
-	l.claimMu.Lock()
-	l.claimList = append(l.claimList, c)
-	l.claims.Add(1)
-	l.claimMu.Unlock()
-	return c
-}
-
-func (l *limiter) endClaim(c *claim) {
-	l.claimMu.Lock()
-	for i, x := range l.claimList {
-		if x == c {
-			l.claimList = append(l.claimList[:i], l.claimList[i+1:]...)
-			l.claims.Add(-1)
-			break
+		r := rolePool
+		if ctx.Value(pubsubDial{}) != nil {
+			r = rolePubSub
 		}
+		l.open[r].Add(1)
+		l.dialing.Add(-1)
+		return newSocket(conn, l, r), nil
 	}
-	l.claimMu.Unlock()
-}
-
-func (l *limiter) matchClaim(s *socket, p []byte) {
-	l.claimMu.Lock()
-	for _, c := range l.claimList {
-		if c.sock.Load() == nil && bytes.Contains(p, c.marker) {
-			c.sock.Store(s)
-		}
-	}
-	l.claimMu.Unlock()
 }

@@ -27,9 +27,16 @@ import (
 // Pub/Subs hold, and `redisleak clients` groups the server's connections by
 // them.
 //
+// The name replaces the ClientName go-redis sets in its handshake, and
+// starts with it: a server-side tool that matches names by prefix, or an
+// operator, still sees the ClientName; one that matches the exact name does
+// not, and wants naming off.
+//
 // Reports name a socket by its local address, as CLIENT LIST's addr= shows
-// it, when the server refused its name (an ACL without CLIENT SETNAME: logged
-// once at WARN, after which the client stops asking) and when the caller
+// it, when the server refused its name (an ACL without CLIENT SETNAME, or a
+// proxy that does not know the command: logged once at WARN, after which the
+// client stops asking; any other failure, NOAUTH say, leaves only that
+// socket unnamed) and when the caller
 // renamed it, in its OnConnect or on a Conn, since the caller's name need not
 // be unique to the socket. A CLIENT SETNAME run on the Client itself renames
 // whichever pooled socket serves it, which the library cannot tell: reports
@@ -95,11 +102,10 @@ func (st *state) nameSocket(ctx context.Context, cn *redis.Conn) *socket {
 	}
 	name := st.socketName(s)
 	err = cn.ClientSetName(ctx, name).Err()
-	var refused redis.Error
 	switch {
 	case err == nil:
 		s.name.Store(&name)
-	case errors.As(err, &refused):
+	case refusesNames(err):
 		// The server (or a proxy in front of it) will refuse every
 		// socket's name alike: stop asking.
 		st.namesRefused.Store(true)
@@ -108,6 +114,19 @@ func (st *state) nameSocket(ctx context.Context, cn *redis.Conn) *socket {
 		})
 	}
 	return s
+}
+
+// refusesNames reports whether err, a CLIENT SETNAME's, says the server will
+// not name any socket: the command is not permitted (an ACL) or not known (a
+// proxy). Other replies, NOAUTH or LOADING say, concern this socket now, and
+// the next socket is named again.
+func refusesNames(err error) bool {
+	var reply redis.Error
+	if !errors.As(err, &reply) {
+		return false
+	}
+	msg := strings.ToLower(reply.Error())
+	return strings.HasPrefix(msg, "noperm") || strings.Contains(msg, "unknown command") || strings.Contains(msg, "unknown subcommand")
 }
 
 // renames follows the CLIENT SETNAME commands run on one socket's

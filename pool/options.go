@@ -21,23 +21,36 @@ type config struct {
 	errs           []error // bad option values, reported by NewClient
 }
 
-// WithMaxConnections sets the hard cap on the sockets the client has open at
-// once, counting every kind: pooled, Pub/Sub, dedicated Conn, retries and
-// probes. n must not be negative; 0, the default, means the effective PoolSize
-// (go-redis's default is 10 per GOMAXPROCS).
+// WithMaxConnections sets the hard cap on the sockets the client holds at
+// once, counting every kind: pooled, pipeline pool, Pub/Sub, dedicated Conn,
+// retries and probes, each from the start of its dial until the server has
+// seen it close. n must not be negative; 0, the default, means no cap unless
+// redis.Options.MaxActiveConns is set, which is then the cap (logged once at
+// INFO). Without a cap the client refuses nothing bare go-redis would allow:
+// it counts and tracks, and leaves go-redis's settings as they are.
 //
-// Under the cap, go-redis's own limits are made consistent with it:
-//   - PoolSize larger than the cap is lowered to the cap, and MaxActiveConns
-//     larger than the cap is lowered to the cap, each with one WARN log line
-//     (an unset PoolSize becomes the cap without one); [Client.Stats] shows
-//     the effective values.
-//   - The dedicated pipeline pool is turned off (PipelinePoolSize -1), so that
-//     pipelines and transactions take turns in the main pool like single
-//     commands; an explicit positive PipelinePoolSize is logged at WARN.
+// Under a cap, go-redis's own limits are fitted into it:
+//   - the main pool keeps at most PoolSize sockets; a PoolSize above the cap
+//     is lowered to it (with one WARN log line for a size the caller set);
+//   - the dedicated pipeline pool is off, so that pipelines take turns in the
+//     main pool, unless PipelinePoolSize was set, and then counts with it;
+//   - Pub/Subs open their sockets in what the pools leave of the cap
+//     ([Stats].PubSubShare: n less PoolSize, less PipelinePoolSize), and
+//     beyond that each takes a turn of the main pool for its life; so with
+//     PoolSize 2 and a cap of 10, eight subscribers take no turn at all;
+//   - go-redis's MaxActiveConns is cleared (the cap replaces it: go-redis
+//     fails fast at it, and does not count Pub/Subs);
+//   - go-redis retries a pool timeout MaxRetries times; the client splits
+//     PoolTimeout across those attempts, so that a caller refused by the cap
+//     waits about PoolTimeout in all, not PoolTimeout per attempt.
+//
+// A caller that needs a socket while every slot is held waits, bounded by its
+// context and PoolTimeout, and then gets a [*LimitError] matching
+// [ErrMaxConnections]. [Client.Stats] shows the effective values.
 func WithMaxConnections(n int) Option {
 	return func(c *config) {
 		if n < 0 {
-			c.errs = append(c.errs, fmt.Errorf("pool: WithMaxConnections(%d): the cap must be 0 (the pool size) or positive", n))
+			c.errs = append(c.errs, fmt.Errorf("pool: WithMaxConnections(%d): the cap must be 0 (none) or positive", n))
 			return
 		}
 		c.maxConnections = n

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"fmt"
+	"log/slog"
 	"runtime"
 	"time"
 
@@ -11,16 +12,47 @@ import (
 // settings are the limits a client runs with after NewClient reconciled
 // go-redis's options with the cap.
 type settings struct {
+	// maxConnections is the cap on every socket; 0 means none: the client
+	// then counts its sockets and refuses nothing.
 	maxConnections int
-	poolSize       int
-	maxActiveConns int
-	poolTimeout    time.Duration // how long a caller waits for a pool turn or a socket
+	// capFrom names where the cap came from, for logs and errors:
+	// "WithMaxConnections" or "MaxActiveConns".
+	capFrom string
+	// poolSize is the main pool's size, as go-redis runs it (0 without a cap:
+	// go-redis's default, read back from the client).
+	poolSize int
+	// pubsubShare is, under a cap, how many Pub/Sub sockets may open without
+	// taking a turn of the pool: the cap less what the pools may hold.
+	pubsubShare int
+	// poolTimeout is the longest a caller waits for a socket in all: the
+	// caller's PoolTimeout, or go-redis's default for it.
+	poolTimeout time.Duration
+}
+
+// note is one line NewClient logs about an option it changed.
+type note struct {
+	level slog.Level
+	msg   string
+	attrs []any
 }
 
 // settle validates opt and cfg and returns the copy of opt the client runs
-// with, its settings, and one warning per option it had to lower. It does not
-// modify opt.
-func settle(opt *redis.Options, cfg *config) (redis.Options, settings, []string, error) {
+// with, its settings, and the notes to log. It does not modify opt.
+//
+// Without a cap the copy is opt as it is: the client tracks, it does not
+// limit. Under a cap (WithMaxConnections, or else a MaxActiveConns the caller
+// set) the pools are fitted into it:
+//   - go-redis's own MaxActiveConns is cleared: it fails fast instead of
+//     waiting, and does not count Pub/Sub sockets; the cap replaces it.
+//   - the main pool keeps PoolSize sockets at most (a PoolSize above the cap
+//     is lowered, with a WARN for one the caller set); the dedicated pipeline
+//     pool is off unless PipelinePoolSize was set, and then counts with it.
+//   - Pub/Subs open their sockets in what the pools leave of the cap, and
+//     beyond that by taking a turn of the pool (see Client.Subscribe).
+//   - go-redis waits PoolTimeout for a turn on each of its MaxRetries+1
+//     attempts; the copy's PoolTimeout is split across them so that a caller
+//     refused by the cap waits about PoolTimeout in all.
+func settle(opt *redis.Options, cfg *config) (redis.Options, settings, []note, error) {
 	if opt == nil {
 		return redis.Options{}, settings{}, nil, fmt.Errorf("pool: NewClient: nil *redis.Options")
 	}
@@ -40,46 +72,74 @@ func settle(opt *redis.Options, cfg *config) (redis.Options, settings, []string,
 			return redis.Options{}, settings{}, nil, fmt.Errorf("pool: NewClient: redis.Options.%s is %d; it must be 0 (the default) or positive", f.name, f.value)
 		}
 	}
-
 	if opt.PoolTimeout < 0 {
 		return redis.Options{}, settings{}, nil, fmt.Errorf("pool: NewClient: redis.Options.PoolTimeout is %s; it must be 0 (the default) or positive", opt.PoolTimeout)
 	}
 
 	o := *opt
-	o.PoolTimeout = effectivePoolTimeout(opt)
-	var warnings []string
+	set := settings{maxConnections: cfg.maxConnections, capFrom: "WithMaxConnections", poolTimeout: effectivePoolTimeout(opt)}
+	var notes []note
+	switch {
+	case set.maxConnections == 0 && o.MaxActiveConns > 0:
+		set.maxConnections, set.capFrom = o.MaxActiveConns, "MaxActiveConns"
+		notes = append(notes, note{slog.LevelInfo, "redisleak: MaxActiveConns is the cap on every socket",
+			[]any{"max_connections", o.MaxActiveConns, "detail", "the client waits for a socket under it, Pub/Sub included, instead of failing fast"}})
+		o.MaxActiveConns = 0
+	case set.maxConnections > 0 && o.MaxActiveConns > 0:
+		notes = append(notes, note{slog.LevelWarn, "redisleak: adjusted a go-redis option to the connection cap",
+			[]any{"detail", fmt.Sprintf("MaxActiveConns %d replaced by MaxConnections %d", o.MaxActiveConns, set.maxConnections)}})
+		o.MaxActiveConns = 0
+	}
+	if set.maxConnections == 0 {
+		return o, set, notes, nil
+	}
+
+	pipelines := max(o.PipelinePoolSize, 0)
+	if pipelines >= set.maxConnections {
+		return redis.Options{}, settings{}, nil, fmt.Errorf("pool: NewClient: redis.Options.PipelinePoolSize is %d; under %s %d it must be smaller than the cap, or 0 to share the main pool", o.PipelinePoolSize, set.capFrom, set.maxConnections)
+	}
+	if pipelines == 0 {
+		// A pipeline pool of go-redis's default size would take ten slots of
+		// the cap: pipelines share the main pool's turns instead.
+		o.PipelinePoolSize = -1
+	}
 	poolSize := o.PoolSize
 	if poolSize == 0 {
 		poolSize = 10 * runtime.GOMAXPROCS(0) // go-redis's default
 	}
-	maxConns := cfg.maxConnections
-	if maxConns == 0 {
-		maxConns = poolSize
-	}
-	if poolSize > maxConns {
+	if room := set.maxConnections - pipelines; poolSize > room {
 		// A default PoolSize simply follows the cap; only a size the caller
 		// chose is worth a warning.
 		if o.PoolSize != 0 {
-			warnings = append(warnings, fmt.Sprintf("PoolSize %d is larger than MaxConnections %d; lowered to %d", poolSize, maxConns, maxConns))
+			notes = append(notes, note{slog.LevelWarn, "redisleak: adjusted a go-redis option to the connection cap",
+				[]any{"detail", fmt.Sprintf("PoolSize %d is larger than %s %d less PipelinePoolSize %d; lowered to %d", o.PoolSize, set.capFrom, set.maxConnections, pipelines, room)}})
 		}
-		poolSize = maxConns
+		poolSize = room
 	}
 	o.PoolSize = poolSize
-	if o.MaxActiveConns > maxConns {
-		warnings = append(warnings, fmt.Sprintf("MaxActiveConns %d is larger than MaxConnections %d; lowered to %d", o.MaxActiveConns, maxConns, maxConns))
-		o.MaxActiveConns = maxConns
-	}
 	if o.MinIdleConns > poolSize {
-		warnings = append(warnings, fmt.Sprintf("MinIdleConns %d is larger than the pool size %d; lowered to %d", o.MinIdleConns, poolSize, poolSize))
+		notes = append(notes, note{slog.LevelWarn, "redisleak: adjusted a go-redis option to the connection cap",
+			[]any{"detail", fmt.Sprintf("MinIdleConns %d is larger than the pool size %d; lowered to %d", o.MinIdleConns, poolSize, poolSize)}})
 		o.MinIdleConns = poolSize
 	}
-	if o.PipelinePoolSize > 0 {
-		warnings = append(warnings, fmt.Sprintf("PipelinePoolSize %d ignored: under MaxConnections pipelines share the main pool", o.PipelinePoolSize))
+	set.poolSize = poolSize
+	set.pubsubShare = set.maxConnections - poolSize - pipelines
+	o.PoolTimeout = perAttempt(set.poolTimeout, o.MaxRetries)
+	return o, set, notes, nil
+}
+
+// perAttempt is the PoolTimeout go-redis gets under a cap: total split across
+// the attempts it makes for one command (MaxRetries 0 means go-redis's default
+// of 3 retries, -1 none).
+func perAttempt(total time.Duration, maxRetries int) time.Duration {
+	attempts := 1
+	switch {
+	case maxRetries == 0:
+		attempts = 4
+	case maxRetries > 0:
+		attempts = maxRetries + 1
 	}
-	// A separate pipeline pool would open sockets the main pool's turns do not
-	// count; pipelines take main-pool turns instead.
-	o.PipelinePoolSize = -1
-	return o, settings{maxConnections: maxConns, poolSize: poolSize, maxActiveConns: o.MaxActiveConns, poolTimeout: o.PoolTimeout}, warnings, nil
+	return max(total/time.Duration(attempts), time.Millisecond)
 }
 
 // effectivePoolTimeout is go-redis's PoolTimeout default, computed here so that

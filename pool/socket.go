@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -14,17 +15,27 @@ import (
 // one is not counting the socket anyway.
 const drainTimeout = time.Second
 
-// socket wraps every net.Conn the client opens. It holds one slot of the cap
-// from the dial until the server has seen it close, and gives the slot back
-// exactly once: on Close (which go-redis may call twice), or, as a backstop,
-// when the socket is garbage-collected without Close.
+// socket wraps every net.Conn the client opens. It is counted by the limiter
+// from the dial until the server has seen it close, and under a cap holds one
+// slot for that long. It gives the slot back exactly once: on Close (which
+// go-redis may call twice), or, as a backstop, when the socket is
+// garbage-collected without Close.
 type socket struct {
 	net.Conn
 	lim     *limiter
 	id      uint64                 // unique among the process's sockets; part of the name the server shows
 	name    atomic.Pointer[string] // the socket's name on the server, once it took one (see names.go)
-	closed  atomic.Bool            // set by the first Close; later Closes do nothing
+	state   *sockState
 	cleanup runtime.Cleanup
+}
+
+// sockState is what a socket and its backstop share; it is allocated apart
+// from the socket so that the backstop does not keep the socket reachable.
+type sockState struct {
+	mu     sync.Mutex
+	role   role // who holds the socket; counted in limiter.open while open
+	closed bool
+	done   atomic.Bool // closed, readable without the lock
 }
 
 // socketIDs gives out socket ids. It counts for the whole process rather than
@@ -44,19 +55,25 @@ func (s sysSocket) SyscallConn() (syscall.RawConn, error) {
 	return s.Conn.(syscall.Conn).SyscallConn()
 }
 
-// slotRelease is what the backstop needs: it must not reference the socket,
-// or the socket could never be collected.
-type slotRelease struct {
-	conn net.Conn
-	lim  *limiter
+// backstop is what the cleanup of a socket dropped without Close needs: it
+// must not reference the socket, or the socket could never be collected.
+type backstop struct {
+	conn  net.Conn
+	lim   *limiter
+	state *sockState
 }
 
-func newSocket(inner net.Conn, lim *limiter) net.Conn {
-	s := &socket{Conn: inner, lim: lim, id: socketIDs.Add(1)}
-	s.cleanup = runtime.AddCleanup(s, func(r slotRelease) {
-		_ = r.conn.Close()
-		r.lim.releaseSlot()
-	}, slotRelease{conn: inner, lim: lim})
+func newSocket(inner net.Conn, lim *limiter, r role) net.Conn {
+	s := &socket{Conn: inner, lim: lim, id: socketIDs.Add(1), state: &sockState{role: r}}
+	s.cleanup = runtime.AddCleanup(s, func(b backstop) {
+		_ = b.conn.Close()
+		b.state.mu.Lock()
+		r := b.state.role
+		b.state.mu.Unlock()
+		b.lim.open[r].Add(-1)
+		b.lim.collected.Add(1)
+		b.lim.releaseSlot()
+	}, backstop{conn: inner, lim: lim, state: s.state})
 	if _, ok := inner.(syscall.Conn); ok {
 		return sysSocket{s}
 	}
@@ -66,27 +83,63 @@ func newSocket(inner net.Conn, lim *limiter) net.Conn {
 // NetConn returns the wrapped connection, as crypto/tls.Conn does.
 func (s *socket) NetConn() net.Conn { return s.Conn }
 
-// Write lets a pending reservation recognise its socket (see limiter.claim)
-// before passing p on. The check is one atomic load while none is pending.
-func (s *socket) Write(p []byte) (int, error) {
-	if s.lim.claims.Load() != 0 {
-		s.lim.matchClaim(s, p)
+// setRole records that r now holds the open socket.
+func (s *socket) setRole(r role) {
+	st := s.state
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed || st.role == r {
+		return
 	}
-	return s.Conn.Write(p)
+	s.lim.open[r].Add(1)
+	s.lim.open[st.role].Add(-1)
+	st.role = r
 }
 
-// Close closes the socket and gives its slot back once the server has seen the
-// close. When the connection can half-close, the slot is held until the
-// server closes its side (or drainTimeout passes): the server frees a client
-// only after reading EOF, so releasing the slot earlier would let the next
-// dial reach the server while it still counts the old socket, one over the cap.
+// Read reads from the connection. Once the socket is closed a read fails
+// with net.ErrClosed, as on a plain connection, even while the socket waits
+// for the server to confirm the close (a reader blocked in Read sees the
+// server's EOF then).
+func (s *socket) Read(p []byte) (int, error) {
+	n, err := s.Conn.Read(p)
+	if err != nil && s.state.done.Load() {
+		err = &net.OpError{Op: "read", Net: s.LocalAddr().Network(), Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: net.ErrClosed}
+	}
+	return n, err
+}
+
+// Close closes the socket and, under a cap, gives its slot back once the
+// server has seen the close. When the connection can half-close, the slot is
+// held until the server closes its side (or drainTimeout passes): the server
+// frees a client only after reading EOF, so releasing the slot earlier would
+// let the next dial reach the server while it still counts the old socket,
+// one over the cap.
 func (s *socket) Close() error {
-	if !s.closed.CompareAndSwap(false, true) {
+	st := s.state
+	st.mu.Lock()
+	if st.closed {
+		st.mu.Unlock()
 		return nil
 	}
+	st.closed = true
+	st.done.Store(true)
+	r := st.role
+	st.mu.Unlock()
 	s.cleanup.Stop()
+
 	cw, ok := s.Conn.(interface{ CloseWrite() error })
-	if !ok || s.lim.closing.Load() || cw.CloseWrite() != nil {
+	if s.lim.sem == nil || !ok || s.lim.closing.Load() {
+		s.lim.open[r].Add(-1)
+		err := s.Conn.Close()
+		s.lim.releaseSlot()
+		return err
+	}
+	// Counted as draining before it stops counting as open, so that the
+	// slots held never read low.
+	s.lim.draining.Add(1)
+	s.lim.open[r].Add(-1)
+	if cw.CloseWrite() != nil {
+		s.lim.draining.Add(-1)
 		err := s.Conn.Close()
 		s.lim.releaseSlot()
 		return err
@@ -103,5 +156,6 @@ func (s *socket) drain() {
 	_ = s.Conn.SetReadDeadline(time.Now().Add(drainTimeout))
 	_, _ = io.Copy(io.Discard, io.LimitReader(s.Conn, 1<<20))
 	_ = s.Conn.Close()
+	s.lim.draining.Add(-1)
 	s.lim.releaseSlot()
 }

@@ -3,22 +3,27 @@ package pool
 import "time"
 
 // Stats is a snapshot of a client's connections, in the vocabulary of
-// database/sql's DBStats and pgxpool's Stat.
+// database/sql's DBStats and pgxpool's Stat. Every count is measured, not
+// derived: the sockets by state and holder are counted by the library's
+// dialer as they change.
 type Stats struct {
 	// The limits the client runs with, after NewClient reconciled the
 	// go-redis options with the cap (see WithMaxConnections).
-	MaxConnections int           // the hard cap on open sockets
+	MaxConnections int           // the hard cap on sockets; 0: none
 	PoolSize       int           // the main pool's size
-	MaxActiveConns int           // go-redis's MaxActiveConns; 0 means none below the cap
+	PubSubShare    int           // under a cap, Pub/Sub sockets that open without a turn of the pool
 	PoolTimeout    time.Duration // the longest a caller waits for a socket
 
-	// OpenConnections is the number of sockets open now, each holding a slot
-	// of the cap: pooled, Pub/Sub and dedicated, plus sockets closed but not
-	// yet confirmed closed by the server. It never exceeds MaxConnections.
+	// OpenConnections is the number of sockets open now: pooled, Pub/Sub and
+	// dedicated. Under a cap OpenConnections + Dialing + Draining is the
+	// number of slots held, and never exceeds MaxConnections.
 	OpenConnections int
 	Open            OpenByKind // OpenConnections by who holds them
-	InUse           int        // OpenConnections that are not idle in the pool
+	Dialing         int        // sockets being dialed
+	Draining        int        // sockets closed but not yet confirmed gone by the server
+	InUse           int        // open sockets not idle in the pool: serving a command, a Conn or a Pub/Sub
 	Idle            int        // sockets idle in the pool
+	Waiting         int        // callers waiting for a socket now
 
 	WaitCount    int64         // waits for a pool turn or a cap slot
 	WaitDuration time.Duration // total time spent in those waits
@@ -31,22 +36,35 @@ type Stats struct {
 
 // OpenByKind splits the open sockets by holder.
 type OpenByKind struct {
-	Pool   int // the main pool's sockets, idle or serving a command
+	Pool   int // the pools' sockets, idle or serving a command
 	PubSub int // Pub/Sub sockets
-	Conn   int // dedicated Conns that have taken their socket
+	Conn   int // sockets of dedicated Conns
 }
+
+func (o OpenByKind) total() int { return o.Pool + o.PubSub + o.Conn }
 
 // Stats returns the client's connection statistics now.
 func (c *Client) Stats() Stats {
 	st := c.st
+	st.sweepConns()
 	ps := st.rc.PoolStats()
+	n := st.lim.counts()
+	idle := int(ps.IdleConns)
+	if ps.PipelineStats != nil {
+		idle += int(ps.PipelineStats.IdleConns)
+	}
 	s := Stats{
 		MaxConnections:  st.set.maxConnections,
 		PoolSize:        st.set.poolSize,
-		MaxActiveConns:  st.set.maxActiveConns,
+		PubSubShare:     st.set.pubsubShare,
 		PoolTimeout:     st.set.poolTimeout,
-		OpenConnections: int(st.lim.open.Load()),
-		Idle:            int(ps.IdleConns),
+		OpenConnections: n.open.total(),
+		Open:            n.open,
+		Dialing:         n.dialing,
+		Draining:        n.draining,
+		Idle:            idle,
+		InUse:           max(0, n.open.total()-idle),
+		Waiting:         st.waiting(),
 		WaitCount:       int64(ps.WaitCount) + st.lim.waitCount.Load(),
 		WaitDuration:    time.Duration(ps.WaitDurationNs + st.lim.waitDuration.Load()),
 		Timeouts:        st.refusals.Load(),
@@ -54,9 +72,10 @@ func (c *Client) Stats() Stats {
 		Shed:            st.shed.Load(),
 		Outstanding:     st.scope.Outstanding(),
 	}
-	s.Open.PubSub = int(ps.PubSubStats.Active)
-	s.Open.Conn = int(st.connSockets.Load())
-	s.Open.Pool = max(0, s.OpenConnections-s.Open.PubSub-s.Open.Conn)
-	s.InUse = max(0, s.OpenConnections-s.Idle)
 	return s
 }
+
+// SlotsHeld is the number of the cap's slots held: sockets open, being dialed,
+// or closed and not yet confirmed gone by the server. Under a cap it never
+// exceeds MaxConnections.
+func (s Stats) SlotsHeld() int { return s.OpenConnections + s.Dialing + s.Draining }

@@ -180,23 +180,33 @@ func (t *Tracker) Report() Report { return t.report(nil) }
 // Report returns the outstanding checkouts of this scope only.
 func (s *Scope) Report() Report { return s.t.report(s) }
 
+// ReportWhere returns the outstanding checkouts of this scope for which keep
+// returns true. keep sees each checkout before its stack is symbolized (its
+// Stack is nil), so a narrow filter costs little.
+func (s *Scope) ReportWhere(keep func(Checkout) bool) Report {
+	return GroupCheckouts(s.t.cfg.now(), s.t.checkouts(s, keep))
+}
+
 // report takes the time after the checkouts, so no age comes out negative.
 func (t *Tracker) report(only *Scope) Report {
-	cs := t.checkouts(only)
+	cs := t.checkouts(only, nil)
 	return GroupCheckouts(t.cfg.now(), cs)
 }
 
 // Checkouts returns every outstanding checkout of the tracker, one by one.
-func (t *Tracker) Checkouts() []Checkout { return t.checkouts(nil) }
+func (t *Tracker) Checkouts() []Checkout { return t.checkouts(nil, nil) }
 
-// checkouts copies the live records (of one scope, unless only is nil) under
-// their shard locks, then symbolizes their stacks outside the locks, each
-// distinct stack once: a leak in a loop repeats one stack.
-func (t *Tracker) checkouts(only *Scope) []Checkout {
+// checkouts copies the live records (of one scope, unless only is nil, and
+// those keep accepts, unless keep is nil) under their shard locks, then
+// symbolizes their stacks outside the locks, each distinct stack once: a leak
+// in a loop repeats one stack.
+func (t *Tracker) checkouts(only *Scope, keep func(Checkout) bool) []Checkout {
 	var copies []pending
 	t.each(func(r *record) {
 		if only == nil || r.scope == only {
-			copies = append(copies, r.copy())
+			if p := r.copy(); keep == nil || keep(p.Checkout) {
+				copies = append(copies, p)
+			}
 		}
 	})
 	out := make([]Checkout, len(copies))

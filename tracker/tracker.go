@@ -213,8 +213,10 @@ func (t *Tracker) recycle(r *record) {
 // without releasing it: a definite leak, shown as such in reports. The checkout
 // stays outstanding, because what it held (a socket, a pool slot) is still held.
 // While the scope is watched ([Scope.WatchHeld]), the leak is also logged at
-// WARN at once. It returns false when the checkout was already released or
-// marked.
+// WARN at once. It returns false, and marks nothing, when the checkout was
+// already released or marked, or has ended through its done channel (see
+// [Scope.CheckoutAt]) even if no report has swept it yet: a holder that was
+// closed and then collected is no leak.
 func (tok Token) MarkDropped() bool {
 	r := tok.r
 	if r == nil {
@@ -222,7 +224,7 @@ func (tok Token) MarkDropped() bool {
 	}
 	sh := r.shard
 	sh.mu.Lock()
-	if !r.live || r.gen != tok.gen || r.dropped {
+	if !r.live || r.gen != tok.gen || r.dropped || (r.done != nil && isClosed(r.done)) {
 		sh.mu.Unlock()
 		return false
 	}

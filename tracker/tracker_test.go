@@ -456,3 +456,19 @@ func TestCaptureOption(t *testing.T) {
 		t.Fatalf("Capture strings: %q, %q", CaptureAll, CaptureLongLived)
 	}
 }
+
+// A checkout whose done channel is closed has ended, even before a report
+// sweeps it: its holder, collected afterwards, is no leak.
+func TestMarkDroppedAfterDone(t *testing.T) {
+	tr := New()
+	s := tr.NewScope("c")
+	done := make(chan struct{})
+	tok := s.CheckoutAt(KindPubSub, "subscribe", s.Origin(context.Background(), 0), done)
+	close(done)
+	if tok.MarkDropped() {
+		t.Error("MarkDropped accepted a checkout whose done channel was closed")
+	}
+	if st := tr.Stats(); st.Dropped != 0 || st.Outstanding != 0 {
+		t.Errorf("stats %+v, want nothing dropped or outstanding", st)
+	}
+}

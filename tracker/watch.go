@@ -38,12 +38,22 @@ type WatchConfig struct {
 	// collector itself, at most once per CollectEvery and only when the
 	// runtime has not run a collection on its own since the last check.
 	CollectEvery time.Duration
+	// Waiting, when set, counts the callers waiting for a connection now,
+	// given how many commands, pipelines and blocking commands of the scope
+	// are in flight. While any wait, those are not reported held too long:
+	// each may be a waiter, not a holder. One INFO line says how many wait
+	// instead. A dedicated connection or Pub/Sub is reported only once it
+	// holds a connection (see [Token.SetConnName]).
+	Waiting func(inFlight int) int
 }
 
 // watcher reports the checkouts of one scope that outlive their threshold.
 type watcher struct {
 	scope *Scope
 	cfg   WatchConfig
+	// waitLogged is set once the watch said that callers wait, until none
+	// do. Only the watch's goroutine uses it.
+	waitLogged bool
 }
 
 // WatchHeld reports, through cfg.Log, each checkout of the scope held longer
@@ -161,16 +171,47 @@ func numGC() uint64 {
 // the last check.
 func (w *watcher) check() {
 	now := w.scope.t.cfg.since()
+	waiting := 0
+	if w.cfg.Waiting != nil {
+		inFlight := 0
+		w.scope.t.each(func(r *record) {
+			if r.scope == w.scope && (r.kind.shortLived() || r.kind == KindBlocking) {
+				inFlight++
+			}
+		})
+		waiting = w.cfg.Waiting(inFlight)
+	}
 	var late []pending
+	deferred, oldest := 0, time.Duration(0)
 	w.scope.t.each(func(r *record) {
 		if r.scope != w.scope || r.warned {
 			return
 		}
-		if limit := w.cfg.Limits[r.kind]; limit > 0 && now-r.start > limit {
-			r.warned = true
-			late = append(late, r.copy())
+		limit := w.cfg.Limits[r.kind]
+		if limit <= 0 || now-r.start <= limit {
+			return
 		}
+		switch {
+		case r.kind == KindConn || r.kind == KindPubSub:
+			if r.connName == "" {
+				return // holds no connection (yet)
+			}
+		case waiting > 0:
+			deferred++
+			oldest = max(oldest, now-r.start)
+			return
+		}
+		r.warned = true
+		late = append(late, r.copy())
 	})
+	switch {
+	case waiting == 0:
+		w.waitLogged = false
+	case deferred > 0 && !w.waitLogged:
+		w.waitLogged = true
+		w.cfg.Log.Info("redisleak: callers waiting for a connection; commands past their held-too-long threshold are reported once none wait",
+			"client", w.scope.name, "waiting", waiting, "past_threshold", deferred, "oldest", oldest.Round(time.Millisecond).String())
+	}
 	for _, p := range late {
 		c := p.resolve()
 		attrs := []any{"client", c.Scope, "kind", c.Kind.String()}

@@ -77,6 +77,7 @@ func TestWatchTinyThreshold(t *testing.T) {
 	defer stop()
 	tok := s.Checkout(context.Background(), KindConn, "", 0)
 	defer tok.Release()
+	tok.SetConnName("c.p1.s1") // a Conn is held too long only once it holds a connection
 	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		mu.Lock()
 		warned := strings.Contains(logs.String(), "held too long")
