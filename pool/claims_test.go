@@ -379,20 +379,28 @@ func checkHolder(t *testing.T, g tracker.Group, line int) {
 	}
 }
 
+// fullClient returns a client of a new redis-server with a cap of one socket,
+// held by the Conn it returns too.
+func fullClient(t *testing.T, poolTimeout time.Duration, logs *logRecorder, opts ...pool.Option) (*pool.Client, *pool.Conn) {
+	t.Helper()
+	srv := testserver.Redis(t)
+	opt := testOptions(srv.Addr())
+	opt.PoolTimeout = poolTimeout
+	c := claimClient(t, opt, logs, append([]pool.Option{pool.WithMaxConnections(1)}, opts...)...)
+	cn := c.Conn()
+	if err := cn.Ping(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return c, cn
+}
+
 // TestRefusalWaitsOnce: a command refused by the cap waits about PoolTimeout
 // in all, not PoolTimeout for each of go-redis's retries.
 func TestRefusalWaitsOnce(t *testing.T) {
-	srv := testserver.Redis(t)
-	opt := testOptions(srv.Addr())
-	opt.PoolTimeout = 300 * time.Millisecond
-	c := claimClient(t, opt, nil, pool.WithMaxConnections(1))
+	c, cn := fullClient(t, 300*time.Millisecond, nil)
 	defer c.Close()
-	ctx := context.Background()
-	cn := c.Conn()
 	defer cn.Close()
-	if err := cn.Ping(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
 	start := time.Now()
 	err := c.Ping(ctx).Err()
 	waited := time.Since(start)
@@ -401,8 +409,8 @@ func TestRefusalWaitsOnce(t *testing.T) {
 	}
 	// go-redis retries a pool timeout MaxRetries (3) times: four waits of
 	// 300ms would be 1.2s. One wait and the retries' backoff stay under 2×.
-	if waited > 2*opt.PoolTimeout {
-		t.Errorf("refused after %s; PoolTimeout is %s", waited, opt.PoolTimeout)
+	if waited > 2*300*time.Millisecond {
+		t.Errorf("refused after %s; PoolTimeout is 300ms", waited)
 	}
 }
 
@@ -553,17 +561,10 @@ func TestMaxActiveConnsIsTheCap(t *testing.T) {
 
 // TestRefusedSubscribeCountsOnce: one refused Subscribe is one refusal.
 func TestRefusedSubscribeCountsOnce(t *testing.T) {
-	srv := testserver.Redis(t)
-	opt := testOptions(srv.Addr())
-	opt.PoolTimeout = 100 * time.Millisecond
-	c := claimClient(t, opt, nil, pool.WithMaxConnections(1))
+	c, cn := fullClient(t, 100*time.Millisecond, nil)
 	defer c.Close()
-	ctx := context.Background()
-	cn := c.Conn()
 	defer cn.Close()
-	if err := cn.Ping(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
 	ps := c.Subscribe(ctx, "x")
 	defer ps.Close()
 	if _, err := ps.Receive(ctx); !errors.Is(err, pool.ErrMaxConnections) {

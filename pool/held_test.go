@@ -240,27 +240,19 @@ func thisLine() int {
 // TestHeldTooLongSkipsWaiters: a command waiting for a socket under a full
 // cap is a waiter, not a holder, and is not reported held too long.
 func TestHeldTooLongSkipsWaiters(t *testing.T) {
-	srv := testserver.Redis(t)
 	logs := &logRecorder{}
-	opt := testOptions(srv.Addr())
-	opt.PoolTimeout = 800 * time.Millisecond
-	c := claimClient(t, opt, logs,
-		pool.WithMaxConnections(1),
+	c, held := fullClient(t, 800*time.Millisecond, logs,
 		pool.WithHeldTooLong(tracker.KindCommand, 100*time.Millisecond),
 		pool.WithHeldTooLong(tracker.KindConn, 100*time.Millisecond))
 	defer c.Close()
 	ctx := context.Background()
-	held := c.Conn()
-	if err := held.Ping(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
 	waiter := c.Conn() // never gets a socket while held is open
 	defer waiter.Close()
 	if err := c.Ping(ctx).Err(); !errors.Is(err, pool.ErrMaxConnections) {
 		t.Fatalf("Ping under a full cap = %v, want ErrMaxConnections", err)
 	}
 	for _, w := range logs.find("redisleak: connection held too long") {
-		if w["kind"] != "conn" || !strings.Contains(w["origin"], "held_test.go") {
+		if w["kind"] != "conn" || !strings.Contains(w["origin"], "fullClient") {
 			t.Errorf("a waiter was reported held too long: %v", w)
 		}
 	}
