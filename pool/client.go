@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,7 +80,7 @@ type state struct {
 // the settings a cap adjusts. It fails, naming the field and value, on nil
 // options, negative sizes and bad option values.
 func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
-	cfg := config{logger: slog.Default(), heldTooLong: tracker.DefaultHeldTooLong()}
+	cfg := config{logger: slog.Default(), heldTooLong: tracker.DefaultHeldTooLong(), drainTimeout: DefaultDrainTimeout}
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("pool: NewClient: nil Option")
@@ -109,14 +110,14 @@ func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 		inner = redis.NewDialer(&o) // until go-redis has filled in its defaults
 	}
 	st.inner.Store(&inner)
-	st.lim = newLimiter(set.maxConnections, set.pubsubShare, set.poolTimeout)
+	st.lim = newLimiter(set.maxConnections, set.pubsubShare, set.poolTimeout, cfg.drainTimeout, st.closeCtx)
 	o.Dialer = st.lim.dialer(st.dial, st.refuseSlot)
 	if !cfg.connNamesOff {
 		o.OnConnect = st.onConnect(o.OnConnect)
 	}
 	st.rc = redis.NewClient(&o)
 	if opt.Dialer == nil {
-		d := redis.NewDialer(st.rc.Options())
+		d := contextDialer(st.rc.Options())
 		st.inner.Store(&d)
 	}
 	if set.maxConnections == 0 {
@@ -147,6 +148,43 @@ func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 		releaseDump: st.releaseDump, stopWatch: st.stopWatch,
 	})
 	return &Client{Client: st.rc, st: st}, nil
+}
+
+// contextDialer is go-redis's dialer for o (o as go-redis filled it in:
+// DialTimeout 5s unless set), except that a TLS handshake also ends with the
+// dial's context, so that the client's Close ends it: go-redis's uses
+// tls.DialWithDialer, which heeds only DialTimeout.
+func contextDialer(o *redis.Options) dialFunc {
+	if o.TLSConfig == nil {
+		return redis.NewDialer(o)
+	}
+	plain := *o
+	plain.TLSConfig = nil
+	dialTCP := redis.NewDialer(&plain)
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if o.DialTimeout > 0 {
+			// One bound for the connection and the handshake, as
+			// tls.DialWithDialer has.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, o.DialTimeout)
+			defer cancel()
+		}
+		conn, err := dialTCP(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		cfg := o.TLSConfig
+		if cfg.ServerName == "" {
+			cfg = cfg.Clone()
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
 }
 
 // dial is the dialer under the cap's.
@@ -210,9 +248,10 @@ func (st *state) close() error {
 	st.cancelClose()
 	st.watchers.Wait()
 	st.stopWatch()
-	st.lim.closing.Store(true)
+	// Dials, slot waits and drains in flight end first; the sockets go-redis
+	// closes next then close at once.
+	st.lim.close()
 	err := st.rc.Close()
-	st.lim.drains.Wait()
 
 	if tracker.Debug() {
 		fmt.Fprintf(os.Stderr, "redisleak: client %s closed\n%s\n", st.scope.Name(), st.scope.Report())

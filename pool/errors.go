@@ -99,10 +99,12 @@ func (e *LimitError) Unwrap() []error {
 
 // refusal is the error of a caller whose wait for a socket ended with cause:
 // a LimitError when every slot of the cap is held, and cause itself
-// otherwise, since then the cap is not what stopped it.
+// otherwise, since then the cap is not what stopped it. Nor is it while dials
+// fail: the slots are then held by dials that will not connect, a larger cap
+// would only have dialed more of them, and the network is the cause.
 func (st *state) refusal(cause error) error {
 	c := st.lim.counts()
-	if st.lim.max == 0 || int64(c.held()) < st.lim.max {
+	if st.lim.max == 0 || int64(c.held()) < st.lim.max || st.lim.failedWithin(st.set.poolTimeout) {
 		return cause
 	}
 	st.refusals.Add(1)

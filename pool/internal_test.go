@@ -47,6 +47,11 @@ func listen(t *testing.T) net.Listener {
 	return ln
 }
 
+// testLimiter is a limiter of a client that never closes.
+func testLimiter(max int, timeout time.Duration) *limiter {
+	return newLimiter(max, 0, timeout, DefaultDrainTimeout, context.Background())
+}
+
 func dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
 	return d.DialContext(ctx, network, addr)
@@ -54,7 +59,7 @@ func dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
 
 func TestSocketKeepsHealthCheckAndReleasesOnce(t *testing.T) {
 	ln := listen(t)
-	lim := newLimiter(2, 0, time.Second)
+	lim := testLimiter(2, time.Second)
 	dial := lim.dialer(dialTCP, func(_ context.Context, err error) error { return err })
 	conn, err := dial(context.Background(), "tcp", ln.Addr().String())
 	if err != nil {
@@ -71,7 +76,7 @@ func TestSocketKeepsHealthCheckAndReleasesOnce(t *testing.T) {
 	}
 	_ = conn.Close()
 	_ = conn.Close()
-	lim.drains.Wait()
+	lim.waitIdle()
 	if got := lim.counts().held(); got != 0 {
 		t.Fatalf("held = %d after two Closes, want 0", got)
 	}
@@ -84,7 +89,7 @@ func TestSocketKeepsHealthCheckAndReleasesOnce(t *testing.T) {
 func TestSocketWithoutSyscallConn(t *testing.T) {
 	a, b := net.Pipe()
 	defer b.Close()
-	lim := newLimiter(1, 0, time.Second)
+	lim := testLimiter(1, time.Second)
 	if err := lim.acquireSlot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +99,7 @@ func TestSocketWithoutSyscallConn(t *testing.T) {
 		t.Fatal("the wrapper claims syscall.Conn for a connection that has none")
 	}
 	_ = s.Close()
-	lim.drains.Wait()
+	lim.waitIdle()
 	if lim.counts().held() != 0 || !lim.sem.TryAcquire(1) {
 		t.Fatal("slot not released")
 	}
@@ -102,7 +107,7 @@ func TestSocketWithoutSyscallConn(t *testing.T) {
 
 func TestSocketGarbageCollectedReleasesSlot(t *testing.T) {
 	ln := listen(t)
-	lim := newLimiter(1, 0, time.Second)
+	lim := testLimiter(1, time.Second)
 	dial := lim.dialer(dialTCP, func(_ context.Context, err error) error { return err })
 	func() {
 		if _, err := dial(context.Background(), "tcp", ln.Addr().String()); err != nil {
@@ -121,7 +126,7 @@ func TestSocketGarbageCollectedReleasesSlot(t *testing.T) {
 
 func TestDialRefusedAndCancelled(t *testing.T) {
 	ln := listen(t)
-	lim := newLimiter(1, 0, 100*time.Millisecond)
+	lim := testLimiter(1, 100*time.Millisecond)
 	refuse := func(_ context.Context, err error) error { return err }
 	dial := lim.dialer(dialTCP, refuse)
 	held, err := dial(context.Background(), "tcp", ln.Addr().String())
@@ -138,7 +143,7 @@ func TestDialRefusedAndCancelled(t *testing.T) {
 	}
 	// A dial that fails gives its slot back.
 	_ = held.Close()
-	lim.drains.Wait()
+	lim.waitIdle()
 	if _, err := dial(context.Background(), "tcp", "127.0.0.1:1"); err == nil {
 		t.Fatal("dial to a closed port succeeded")
 	}
@@ -245,7 +250,7 @@ func TestGoRedisInternals(t *testing.T) {
 	t.Run("Sockets", func(t *testing.T) {
 		srv := testserver.Any(t)
 		ctx := context.Background()
-		lim := newLimiter(4, 0, time.Second)
+		lim := testLimiter(4, time.Second)
 		var mu sync.Mutex
 		var initSockets []*socket
 		c := redis.NewClient(&redis.Options{

@@ -3,11 +3,13 @@ package pool
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -40,6 +42,7 @@ type limiter struct {
 
 	shareUsed atomic.Int64 // Pub/Subs holding a place of the share; <= share
 	collected atomic.Int64 // sockets garbage-collected without Close: their client was dropped
+	failedAt  atomic.Int64 // when a dial last failed, in Unix nanoseconds; 0 if none has
 	waiting   atomic.Int64 // callers waiting for a slot now
 	reserving atomic.Int64 // Pub/Subs waiting for a turn of the pool now
 	connBusy  atomic.Int64 // Conns running a command now
@@ -49,21 +52,87 @@ type limiter struct {
 	waitDuration atomic.Int64 // nanoseconds
 	canceled     atomic.Int64
 
-	drains sync.WaitGroup // sockets closing, holding their slot until the server confirms
+	drainTimeout  time.Duration // the longest a closed socket holds its slot waiting for the server
+	drainTimeouts atomic.Int64  // drains that reached drainTimeout
 
-	// closing is set by the client's Close: no socket is dialed after it, so
-	// closes no longer wait for the server's confirmation.
-	closing atomic.Bool
+	// stop is done once the client's Close began: dials and slot waits in
+	// flight are cancelled, and drains end at once.
+	stop context.Context
+
+	// Dials and drains in flight. Close waits for them, so that after it no
+	// slot is held and no goroutine of the library runs.
+	mu       sync.Mutex
+	closing  bool                 // set by Close: no dial or drain starts after it
+	inFlight int                  // dials and drains running
+	idle     *sync.Cond           // signalled when inFlight drops to 0
+	drainSet map[*socket]struct{} // sockets draining, to end at Close
 }
 
 // newLimiter returns the limiter of a cap of max sockets (0: none), of which
-// share may be Pub/Subs that hold no turn of the pool.
-func newLimiter(max, share int, timeout time.Duration) *limiter {
-	l := &limiter{max: int64(max), share: int64(share), timeout: timeout}
+// share may be Pub/Subs that hold no turn of the pool. Closed sockets hold
+// their slot up to drainTimeout; stop is done once the client closes.
+func newLimiter(max, share int, timeout, drainTimeout time.Duration, stop context.Context) *limiter {
+	l := &limiter{max: int64(max), share: int64(share), timeout: timeout, drainTimeout: drainTimeout, stop: stop,
+		drainSet: make(map[*socket]struct{})}
+	l.idle = sync.NewCond(&l.mu)
 	if max > 0 {
 		l.sem = semaphore.NewWeighted(int64(max))
 	}
 	return l
+}
+
+// begin counts a dial or drain in flight, unless the client is closing.
+func (l *limiter) begin() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closing {
+		return false
+	}
+	l.inFlight++
+	return true
+}
+
+// end counts a dial or drain done.
+func (l *limiter) end() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inFlight--; l.inFlight == 0 {
+		l.idle.Broadcast()
+	}
+}
+
+// isClosing reports whether the client's Close began.
+func (l *limiter) isClosing() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closing
+}
+
+// close stops new dials and drains, ends the drains in flight at once (their
+// server need not confirm any more: no socket of the client will follow),
+// and waits for them and for the dials in flight, which l.stop has
+// cancelled.
+func (l *limiter) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closing = true
+	for s := range l.drainSet {
+		_ = s.Conn.SetReadDeadline(time.Now())
+	}
+	l.waitIdleLocked()
+}
+
+// waitIdle waits until no dial or drain is in flight.
+func (l *limiter) waitIdle() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.waitIdleLocked()
+}
+
+func (l *limiter) waitIdleLocked() {
+	for l.inFlight > 0 {
+		l.idle.Wait()
+	}
 }
 
 // counts is one reading of the limiter's sockets by state.
@@ -85,6 +154,12 @@ func (l *limiter) counts() counts {
 }
 
 func (c counts) held() int { return c.dialing + c.open.total() + c.draining }
+
+// failedWithin reports whether a dial failed within the last d.
+func (l *limiter) failedWithin(d time.Duration) bool {
+	at := l.failedAt.Load()
+	return at != 0 && time.Since(time.Unix(0, at)) < d
+}
 
 // errSlotWait marks a wait for a slot that ran out of time, so that the
 // caller can turn it into a LimitError carrying the holders.
@@ -152,12 +227,23 @@ type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error
 // a slot into the error the dial returns.
 func (l *limiter) dialer(inner dialFunc, refuse func(context.Context, error) error) dialFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if !l.begin() {
+			return nil, fmt.Errorf("redisleak: dial after the client's Close: %w", redis.ErrClosed)
+		}
+		defer l.end()
+		// The client's Close cancels the dial and its wait for a slot.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(l.stop, cancel)()
 		if err := l.acquireSlot(ctx); err != nil {
 			return nil, refuse(ctx, err)
 		}
 		l.dialing.Add(1)
 		conn, err := inner(ctx, network, addr)
 		if err != nil {
+			if !errors.Is(ctx.Err(), context.Canceled) { // a cancelled dial says nothing of the network
+				l.failedAt.Store(time.Now().UnixNano())
+			}
 			l.dialing.Add(-1)
 			l.releaseSlot()
 			return nil, err

@@ -18,6 +18,7 @@ type config struct {
 	logger         *slog.Logger
 	connNamesOff   bool
 	collectEvery   time.Duration
+	drainTimeout   time.Duration
 	errs           []error // bad option values, reported by NewClient
 }
 
@@ -118,5 +119,29 @@ func WithHolderGoneCheck(every time.Duration) Option {
 			return
 		}
 		c.collectEvery = every
+	}
+}
+
+// WithDrainTimeout sets how long, under a cap, a closed socket keeps its slot
+// while the client waits for the server to confirm the close: the client
+// half-closes the socket and waits for the server's EOF, since the server
+// frees a client only once it reads that EOF, and a new socket dialed sooner
+// would have the server count one more than the cap. A live server confirms
+// in one round trip. Behind a proxy the proxy is the peer that confirms, so
+// the server may still count the socket for the proxy's own delay.
+//
+// d must be positive; the default is [DefaultDrainTimeout], 5s. A drain that
+// reaches it gives the slot back all the same, so that a dead server never
+// holds the cap, and counts in [Stats].DrainTimeouts: while a server stalls,
+// or a path's latency exceeds d, the server can count more of the client's
+// sockets than the cap, the closed ones it has not yet seen close and the new
+// ones. The client's Close ends every drain at once.
+func WithDrainTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.errs = append(c.errs, fmt.Errorf("pool: WithDrainTimeout(%s): the drain bound must be positive", d))
+			return
+		}
+		c.drainTimeout = d
 	}
 }

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"errors"
 	"io"
 	"net"
 	"runtime"
@@ -10,10 +11,11 @@ import (
 	"time"
 )
 
-// drainTimeout bounds how long a closed socket keeps its cap slot while the
-// server confirms the close. A live server answers in one round trip; a dead
-// one is not counting the socket anyway.
-const drainTimeout = time.Second
+// DefaultDrainTimeout is how long, unless [WithDrainTimeout] says otherwise,
+// a closed socket keeps its slot of the cap while the server confirms the
+// close: a live server answers in one round trip; this covers a stall or a
+// path latency as long as go-redis's default DialTimeout.
+const DefaultDrainTimeout = 5 * time.Second
 
 // socket wraps every net.Conn the client opens. It is counted by the limiter
 // from the dial until the server has seen it close, and under a cap holds one
@@ -128,7 +130,7 @@ func (s *socket) Close() error {
 	s.cleanup.Stop()
 
 	cw, ok := s.Conn.(interface{ CloseWrite() error })
-	if s.lim.sem == nil || !ok || s.lim.closing.Load() {
+	if s.lim.sem == nil || !ok || !s.lim.begin() {
 		s.lim.open[r].Add(-1)
 		err := s.Conn.Close()
 		s.lim.releaseSlot()
@@ -142,19 +144,30 @@ func (s *socket) Close() error {
 		s.lim.draining.Add(-1)
 		err := s.Conn.Close()
 		s.lim.releaseSlot()
+		s.lim.end()
 		return err
 	}
-	s.lim.drains.Add(1)
+	s.lim.mu.Lock()
+	s.lim.drainSet[s] = struct{}{}
+	s.lim.mu.Unlock()
 	go s.drain()
 	return nil
 }
 
 // drain waits for the server to close its side, then closes the socket and
-// releases its slot. Client.Close waits for every drain.
+// releases its slot. It waits at most the limiter's drainTimeout, and not at
+// all once the client's Close began, which waits for every drain.
 func (s *socket) drain() {
-	defer s.lim.drains.Done()
-	_ = s.Conn.SetReadDeadline(time.Now().Add(drainTimeout))
-	_, _ = io.Copy(io.Discard, io.LimitReader(s.Conn, 1<<20))
+	defer s.lim.end()
+	_ = s.Conn.SetReadDeadline(time.Now().Add(s.lim.drainTimeout))
+	_, err := io.Copy(io.Discard, io.LimitReader(s.Conn, 1<<20))
+	var timeout net.Error
+	if errors.As(err, &timeout) && timeout.Timeout() && !s.lim.isClosing() {
+		s.lim.drainTimeouts.Add(1)
+	}
+	s.lim.mu.Lock()
+	delete(s.lim.drainSet, s)
+	s.lim.mu.Unlock()
 	_ = s.Conn.Close()
 	s.lim.draining.Add(-1)
 	s.lim.releaseSlot()

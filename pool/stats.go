@@ -30,6 +30,10 @@ type Stats struct {
 	Timeouts     int64         // waits that ended in a refusal (ErrMaxConnections)
 	Canceled     int64         // waits for a slot or a Pub/Sub reservation abandoned because the caller's context was cancelled
 	Shed         int64         // pooled sockets closed to make room for a Pub/Sub
+	// DrainTimeouts counts closed sockets whose close the server did not
+	// confirm within the drain bound (see WithDrainTimeout): their slot was
+	// given back all the same.
+	DrainTimeouts int64
 
 	Outstanding int // the client's outstanding checkouts in its tracker
 }
@@ -70,6 +74,7 @@ func (c *Client) Stats() Stats {
 		Timeouts:        st.refusals.Load(),
 		Canceled:        st.lim.canceled.Load() + st.canceled.Load(),
 		Shed:            st.shed.Load(),
+		DrainTimeouts:   st.lim.drainTimeouts.Load(),
 		Outstanding:     st.scope.Outstanding(),
 	}
 	return s

@@ -1,0 +1,715 @@
+package pool_test
+
+// The fault suite runs a capped client against real parts, a redis-server
+// behind Toxiproxy, while faults come and go: latency, resets, stalls, sliced
+// replies, the proxy going down, the server killing, pausing, sleeping,
+// refusing new clients, restarting and asking for a password. Whatever the
+// fault, the client must never hold more slots than the cap, never refuse a
+// caller while a slot is free, and hold nothing, client- or server-side, once
+// closed. TestFaults checks that in about half a minute; TestFaultSoak cycles
+// through the faults for as long as REDISLEAK_SOAK says and reports what the
+// server saw, which RELIABILITY.md records.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
+
+	"github.com/redisleak/redisleak/internal/testserver"
+	"github.com/redisleak/redisleak/pool"
+	"github.com/redisleak/redisleak/tracker"
+)
+
+const (
+	// faultCap and faultPoolSize leave two slots of the cap to Pub/Subs: of
+	// the four subscribers, two borrow turns of the pool.
+	faultCap      = 6
+	faultPoolSize = 4
+	// soakEnv holds the soak's duration; the soak is skipped without it.
+	soakEnv = "REDISLEAK_SOAK"
+)
+
+// faultPlan is how long and how hard a fault run goes.
+type faultPlan struct {
+	clientName string        // the prefix of the client's sockets' names on the server
+	commanders int           // goroutines running commands and pipelines
+	faultFor   time.Duration // how long each fault lasts
+	normalFor  time.Duration // the quiet phase after each fault, in which the client recovers
+	total      time.Duration // cycle through the faults until this much time passed; 0: once
+}
+
+// TestFaults runs every fault once and checks the cap's invariants, none of
+// which depends on the machine's speed.
+func TestFaults(t *testing.T) {
+	r := runFaults(t, faultPlan{
+		clientName: "faults",
+		commanders: 60,
+		faultFor:   1500 * time.Millisecond,
+		normalFor:  500 * time.Millisecond,
+	})
+	r.log(t)
+	r.check(t)
+}
+
+// TestFaultSoak cycles through the faults for the duration in
+// REDISLEAK_SOAK, for example:
+//
+//	REDISLEAK_SOAK=10m go test -run TestFaultSoak -v -timeout 30m ./pool/
+//
+// It reports what the server and the client saw, and asserts what TestFaults
+// does.
+func TestFaultSoak(t *testing.T) {
+	v := os.Getenv(soakEnv)
+	if v == "" {
+		t.Skipf("set %s to a duration (e.g. %s=10m) to run the soak", soakEnv, soakEnv)
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		t.Fatalf("%s=%q: want a positive duration such as 10m", soakEnv, v)
+	}
+	r := runFaults(t, faultPlan{
+		clientName: "soak",
+		commanders: 100,
+		faultFor:   8 * time.Second,
+		normalFor:  4 * time.Second,
+		total:      d,
+	})
+	r.log(t)
+	r.check(t)
+}
+
+// faultResult is what a fault run measured.
+type faultResult struct {
+	plan     faultPlan
+	duration time.Duration
+	slots    slotSamples
+	server   serverSamples
+	calls    callTally
+
+	closeErr          error
+	afterClose        pool.Stats
+	socketsAfterClose int // the client's connections the server still listed
+	goroutinesBefore  int
+	goroutinesAfter   int
+}
+
+// runFaults runs plan's workload and faults against a capped client behind
+// Toxiproxy, closes the client, and returns what it measured.
+func runFaults(t *testing.T, plan faultPlan) *faultResult {
+	// go-redis logs every failed dial and reconnect to stderr: thousands of
+	// lines that would bury the results.
+	logging.Disable()
+	t.Cleanup(logging.Enable)
+
+	srv := testserver.Redis(t, "--enable-debug-command", "local")
+	proxy := testserver.Toxiproxy(t, srv.Addr())
+	env := newFaultEnv(t, srv, proxy)
+	r := &faultResult{plan: plan, goroutinesBefore: runtime.NumGoroutine()}
+	run := startRun(t, env, plan)
+	// Stops everything the run started, should a fault end the test early.
+	defer run.stop()
+
+	began := time.Now()
+	drive(env, plan, &run.phase)
+	r.duration = time.Since(began)
+
+	run.stop()
+	r.slots, r.server, r.calls = run.slots, run.server, run.calls.result()
+	r.closeErr, r.afterClose = run.closeErr, run.afterClose
+	r.socketsAfterClose = socketsAfterClose(t, srv)
+	r.goroutinesAfter = settledGoroutines(r.goroutinesBefore)
+	return r
+}
+
+// check asserts the invariants: no slot over the cap, no refusal while a slot
+// was free, and nothing held once the client is closed.
+func (r *faultResult) check(t *testing.T) {
+	t.Helper()
+	if r.slots.violations != 0 {
+		t.Errorf("%d of %d Stats samples held more slots than the cap %d; first: %s", r.slots.violations, r.slots.samples, faultCap, r.slots.first)
+	}
+	if r.calls.falseRefusals != 0 {
+		t.Errorf("%d of %d refusals did not have every slot of the cap held; first: %s", r.calls.falseRefusals, r.calls.refusals, r.calls.firstFalse)
+	}
+	if r.closeErr != nil {
+		t.Errorf("Close = %v, want nil: every Conn and Pub/Sub was closed first", r.closeErr)
+	}
+	if s := r.afterClose; s.SlotsHeld() != 0 || s.OpenConnections != 0 {
+		t.Errorf("after Close, Stats holds %d slots and %d open sockets, want 0: %+v", s.SlotsHeld(), s.OpenConnections, s)
+	}
+	if r.socketsAfterClose != 0 {
+		t.Errorf("after Close, the server still lists %d connections of the client", r.socketsAfterClose)
+	}
+}
+
+// log reports the run as a table.
+func (r *faultResult) log(t *testing.T) {
+	t.Helper()
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	row := func(name, format string, args ...any) { fmt.Fprintf(w, "%s\t%s\n", name, fmt.Sprintf(format, args...)) }
+	c := r.calls
+	row("run", "%s: cap %d, PoolSize %d, %d commanders, 4 subscribers, 3 Conn loops; faults %s, normal %s", r.duration.Round(time.Second), faultCap, faultPoolSize, r.plan.commanders, r.plan.faultFor, r.plan.normalFor)
+	row("server CLIENT LIST samples", "%d (%d failed while the server was unreachable or busy)", r.server.samples, r.server.errors)
+	row("server: most sockets of the client", "%d (phase %q)", r.server.max, r.server.maxPhase)
+	row("server: samples above the cap", "%d%s", r.server.over, byPhase(r.server.overByPhase))
+	row("client Stats samples", "%d", r.slots.samples)
+	row("client: samples above the cap", "%d", r.slots.violations)
+	row("calls", "%d (%d failed)", c.calls, c.failed)
+	row("refusals (ErrMaxConnections)", "%d, false: %d", c.refusals, c.falseRefusals)
+	row("calls failed past their deadline", "%d", len(c.overshoots))
+	row("overshoot past the deadline", "max %s, p99 %s", c.overshootQuantile(1).Round(time.Millisecond), c.overshootQuantile(0.99).Round(time.Millisecond))
+	row("Close", "%v", r.closeErr)
+	row("after Close: slots, open", "%d, %d", r.afterClose.SlotsHeld(), r.afterClose.OpenConnections)
+	row("after Close: server sockets", "%d", r.socketsAfterClose)
+	row("goroutines before, after Close", "%d, %d", r.goroutinesBefore, r.goroutinesAfter)
+	_ = w.Flush()
+	t.Log("fault run:\n" + b.String())
+}
+
+// byPhase lists counts by phase, largest first.
+func byPhase(m map[string]int64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	phases := slices.SortedFunc(maps.Keys(m), func(a, b string) int { return cmp.Compare(m[b], m[a]) })
+	var parts []string
+	for _, p := range phases {
+		parts = append(parts, fmt.Sprintf("%s: %d", p, m[p]))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// socketsAfterClose polls the server for up to five seconds until it lists
+// none of the closed client's connections, and returns how many it listed
+// last. The server drops a connection only once it has read its close, so
+// it may list one for a moment after Close.
+func socketsAfterClose(t *testing.T, srv *testserver.Server) int {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := srv.ConnectedClients(t)
+		if n == 0 || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// settledGoroutines returns the number of goroutines once it is back to
+// before, or after a second: goroutines that just ended may not have exited.
+func settledGoroutines(before int) int {
+	deadline := time.Now().Add(time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return runtime.NumGoroutine()
+}
+
+// faultEnv is what the faults act on. observer and control are clients of
+// their own, straight to the server and named as the admin connection, so
+// that the counts of the client's sockets leave them out: observer samples
+// CLIENT LIST and control injects the server-side faults.
+type faultEnv struct {
+	t        *testing.T
+	srv      *testserver.Server
+	proxy    *testserver.Proxy
+	observer *redis.Client
+	control  *redis.Client
+	// password is the server's requirepass now, so that the admin clients
+	// reconnect during the password fault.
+	password atomic.Pointer[string]
+}
+
+func newFaultEnv(t *testing.T, srv *testserver.Server, proxy *testserver.Proxy) *faultEnv {
+	e := &faultEnv{t: t, srv: srv, proxy: proxy}
+	e.password.Store(new(string))
+	e.observer, e.control = e.adminClient(), e.adminClient()
+	return e
+}
+
+func (e *faultEnv) adminClient() *redis.Client {
+	opt := testOptions(e.srv.Addr())
+	opt.ClientName = testserver.AdminClientName
+	opt.PoolSize = 1
+	opt.DisableIdentity = true
+	opt.ReadTimeout = 10 * time.Second // outlasts DEBUG SLEEP
+	opt.CredentialsProvider = func() (string, string) { return "", *e.password.Load() }
+	return redis.NewClient(opt)
+}
+
+func (e *faultEnv) close() {
+	_ = e.observer.Close()
+	_ = e.control.Close()
+}
+
+// clientSockets lists the server's connections but the admin ones: the
+// client's sockets, through the proxy, named or about to be.
+func clientSockets(ctx context.Context, admin *redis.Client) ([]testserver.ClientInfo, error) {
+	text, err := admin.ClientList(ctx).Result()
+	if err != nil {
+		return nil, err
+	}
+	all, err := testserver.ParseClientList(text)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(c testserver.ClientInfo) bool { return c.Name == testserver.AdminClientName }), nil
+}
+
+// do runs a control command, failing the test if the fault could not be
+// injected or undone.
+func (e *faultEnv) do(args ...any) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := e.control.Do(ctx, args...).Err(); err != nil {
+		e.t.Errorf("fault control %v: %v", args, err)
+	}
+}
+
+// background runs a control command that blocks the server, while the
+// phase goes on; end waits for it.
+func (e *faultEnv) background(args ...any) (end func()) {
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		done <- e.control.Do(ctx, args...).Err()
+	}()
+	return func() {
+		if err := <-done; err != nil {
+			e.t.Errorf("fault control %v: %v", args, err)
+		}
+	}
+}
+
+// killClientSockets has the server close every connection of the client,
+// one by one, leaving the admin ones.
+func (e *faultEnv) killClientSockets() {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	list, err := clientSockets(ctx, e.control)
+	if err != nil {
+		e.t.Errorf("listing the client's connections to kill them: %v", err)
+		return
+	}
+	for _, c := range list {
+		// A connection that closed meanwhile counts 0; that is no error.
+		if err := e.control.ClientKillByFilter(ctx, "ID", strconv.FormatInt(c.ID, 10)).Err(); err != nil {
+			e.t.Errorf("CLIENT KILL ID %d: %v", c.ID, err)
+		}
+	}
+}
+
+// lowMaxClients lets the server accept only two of the client's sockets
+// beside the admin's two, and closes the client's, so that its reconnects
+// meet the limit.
+func (e *faultEnv) lowMaxClients() (end func()) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	orig, err := e.control.ConfigGet(ctx, "maxclients").Result()
+	if err != nil || orig["maxclients"] == "" {
+		e.t.Errorf("CONFIG GET maxclients = %v, %v", orig, err)
+		return func() {}
+	}
+	e.do("CONFIG", "SET", "maxclients", "4")
+	e.killClientSockets()
+	return func() { e.do("CONFIG", "SET", "maxclients", orig["maxclients"]) }
+}
+
+// requirePassword sets a password the client does not know and closes the
+// client's sockets: its new ones fail authentication until end.
+func (e *faultEnv) requirePassword() (end func()) {
+	pw := "fault-password"
+	e.do("CONFIG", "SET", "requirepass", pw)
+	e.password.Store(&pw)
+	e.killClientSockets()
+	return func() {
+		e.do("CONFIG", "SET", "requirepass", "")
+		e.password.Store(new(string))
+	}
+}
+
+// fault is one fault: start injects it and returns what ends it.
+type fault struct {
+	name  string
+	start func(*faultEnv) (end func())
+}
+
+func nothing() {}
+
+// faults are the faults a run goes through, in order.
+var faults = []fault{
+	{"latency 1.5s", func(e *faultEnv) func() { return e.proxy.Latency(e.t, 1500*time.Millisecond) }},
+	{"reset_peer", func(e *faultEnv) func() {
+		return e.proxy.AddToxic(e.t, "reset_peer", "downstream", map[string]any{"timeout": 200})
+	}},
+	// Replies stop and connections close after 2s: longer than the
+	// client's deadlines, so its sockets close while the proxy stalls.
+	{"timeout 2s", func(e *faultEnv) func() {
+		return e.proxy.AddToxic(e.t, "timeout", "downstream", map[string]any{"timeout": 2000})
+	}},
+	{"slicer", func(e *faultEnv) func() {
+		return e.proxy.AddToxic(e.t, "slicer", "downstream", map[string]any{"average_size": 8, "size_variation": 4, "delay": 500})
+	}},
+	{"proxy down", func(e *faultEnv) func() { return e.proxy.Disable(e.t) }},
+	{"CLIENT KILL", func(e *faultEnv) func() { e.killClientSockets(); return nothing }},
+	{"CLIENT PAUSE 1000", func(e *faultEnv) func() { e.do("CLIENT", "PAUSE", "1000"); return nothing }},
+	{"DEBUG SLEEP 3", func(e *faultEnv) func() { return e.background("DEBUG", "SLEEP", "3") }},
+	{"maxclients 4", (*faultEnv).lowMaxClients},
+	{"restart", func(e *faultEnv) func() { e.srv.Restart(e.t); return nothing }},
+	{"requirepass", (*faultEnv).requirePassword},
+}
+
+// drive runs the faults in turn, each followed by a normal phase, once or
+// until plan.total has passed, recording the phase's name in phase.
+func drive(e *faultEnv, plan faultPlan, phase *atomic.Pointer[string]) {
+	enter := func(name string, d time.Duration) {
+		phase.Store(&name)
+		time.Sleep(d)
+	}
+	enter("normal", plan.normalFor)
+	start := time.Now()
+	for pass := 0; ; pass++ {
+		for _, f := range faults {
+			if pass > 0 && time.Since(start) >= plan.total {
+				return
+			}
+			phase.Store(&f.name)
+			end := f.start(e)
+			time.Sleep(plan.faultFor)
+			end()
+			enter("normal after "+f.name, plan.normalFor)
+		}
+		if time.Since(start) >= plan.total {
+			return
+		}
+	}
+}
+
+// run is one fault run in progress: the client, its workload and the
+// samplers.
+type run struct {
+	env   *faultEnv
+	c     *pool.Client
+	phase atomic.Pointer[string]
+	calls *tally
+
+	quit    chan struct{} // closed to stop the workload and the samplers
+	work    sync.WaitGroup
+	samples sync.WaitGroup
+
+	stopOnce   sync.Once
+	slots      slotSamples
+	server     serverSamples
+	closeErr   error
+	afterClose pool.Stats
+}
+
+// faultClient is the client under test: capped, behind the proxy, honouring
+// its callers' deadlines on the wire too, and logging nowhere.
+func faultClient(t *testing.T, addr, name string) *pool.Client {
+	opt := testOptions(addr)
+	opt.PoolSize = faultPoolSize
+	opt.ClientName = name
+	opt.ContextTimeoutEnabled = true
+	c, err := pool.NewClient(opt,
+		pool.WithMaxConnections(faultCap),
+		pool.WithTracker(tracker.New()),
+		pool.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func startRun(t *testing.T, env *faultEnv, plan faultPlan) *run {
+	r := &run{env: env, c: faultClient(t, env.proxy.Addr, plan.clientName), calls: &tally{}, quit: make(chan struct{})}
+	name := "normal"
+	r.phase.Store(&name)
+	for i := range plan.commanders {
+		r.work.Go(func() { r.loop(func(ctx context.Context) error { return r.command(ctx, i) }) })
+	}
+	for range 3 {
+		r.work.Go(func() { r.loop(r.conn) })
+	}
+	for range 4 {
+		r.work.Go(r.subscriber)
+	}
+	r.samples.Go(func() { r.slots = sampleSlots(r.c, &r.phase, r.quit) })
+	r.samples.Go(func() { r.server = sampleServer(env.observer, &r.phase, r.quit) })
+	return r
+}
+
+// stop ends the workload and the samplers, then closes the client, the
+// Conns and Pub/Subs having closed first, and the admin clients. It runs
+// once.
+func (r *run) stop() {
+	r.stopOnce.Do(func() {
+		close(r.quit)
+		r.work.Wait()
+		r.samples.Wait()
+		r.closeErr = r.c.Close()
+		r.afterClose = r.c.Stats()
+		r.env.close()
+	})
+}
+
+func (r *run) stopped() bool { return closed(r.quit) }
+
+// callContext is one call's context: a deadline from 50ms to 2s and, for one
+// call in twenty, a cancellation within 100ms, as a caller that gives up.
+func callContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond+rand.N(1950*time.Millisecond))
+	if rand.IntN(20) != 0 {
+		return ctx, cancel
+	}
+	timer := time.AfterFunc(rand.N(100*time.Millisecond), cancel)
+	return ctx, func() {
+		timer.Stop()
+		cancel()
+	}
+}
+
+// loop runs call with a fresh context, with a short pause between calls,
+// until the run stops.
+func (r *run) loop(call func(context.Context) error) {
+	for !r.stopped() {
+		ctx, cancel := callContext()
+		r.calls.observe(ctx, call(ctx))
+		cancel()
+		time.Sleep(rand.N(10 * time.Millisecond))
+	}
+}
+
+// command runs one command or pipeline of the commanders' mix.
+func (r *run) command(ctx context.Context, i int) error {
+	key := "k" + strconv.Itoa(rand.IntN(100))
+	switch rand.IntN(10) {
+	case 0, 1, 2:
+		return r.c.Get(ctx, key).Err()
+	case 3, 4:
+		return r.c.Set(ctx, key, i, 0).Err()
+	case 5, 6:
+		return r.c.Incr(ctx, "counter").Err()
+	case 7:
+		return r.c.Publish(ctx, "news", i).Err()
+	default:
+		_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Incr(ctx, "counter")
+			p.Get(ctx, key)
+			p.Set(ctx, key, i, 0)
+			return nil
+		})
+		return err
+	}
+}
+
+// conn runs one command on a dedicated connection.
+func (r *run) conn(ctx context.Context) error {
+	cn := r.c.Conn()
+	defer cn.Close()
+	return cn.Ping(ctx).Err()
+}
+
+// subscriber listens to "news" until the run stops, subscribing again
+// whenever its Pub/Sub fails.
+func (r *run) subscriber() {
+	for !r.stopped() {
+		ctx, cancel := callContext()
+		ps := r.c.Subscribe(ctx, "news")
+		cancel()
+		r.listen(ps)
+		_ = ps.Close()
+	}
+}
+
+// listen receives on ps until the run stops or ps fails; a wait that only
+// timed out is no failure.
+func (r *run) listen(ps *redis.PubSub) {
+	for !r.stopped() {
+		ctx, cancel := callContext()
+		_, err := ps.ReceiveTimeout(ctx, 500*time.Millisecond)
+		r.calls.observe(ctx, err)
+		cancel()
+		var ne net.Error
+		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+			return
+		}
+	}
+}
+
+// tally counts the workload's calls, checks every refusal, and keeps how
+// far past its deadline each call that failed after its deadline returned.
+type tally struct {
+	calls, failed atomic.Int64
+
+	mu            sync.Mutex
+	refusals      int64
+	falseRefusals int64
+	firstFalse    string
+	overshoots    []time.Duration
+}
+
+// callTally is a tally's result.
+type callTally struct {
+	calls, failed           int64
+	refusals, falseRefusals int64
+	firstFalse              string
+	overshoots              []time.Duration // sorted
+}
+
+// observe records the outcome of a call made with ctx, just as it returned.
+func (ta *tally) observe(ctx context.Context, err error) {
+	ta.calls.Add(1)
+	if err == nil || errors.Is(err, redis.Nil) {
+		return
+	}
+	ta.failed.Add(1)
+	var overshoot time.Duration
+	deadline, hasDeadline := ctx.Deadline()
+	pastDeadline := hasDeadline && errors.Is(ctx.Err(), context.DeadlineExceeded)
+	if pastDeadline {
+		overshoot = time.Since(deadline)
+	}
+	refused := errors.Is(err, pool.ErrMaxConnections)
+	if !refused && !pastDeadline {
+		return
+	}
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	if pastDeadline {
+		ta.overshoots = append(ta.overshoots, overshoot)
+	}
+	if refused {
+		ta.refusals++
+		if why := falseRefusal(err); why != "" {
+			ta.falseRefusals++
+			if ta.firstFalse == "" {
+				ta.firstFalse = why
+			}
+		}
+	}
+}
+
+// falseRefusal says what is wrong with a refusal, or "" if nothing: a
+// refusal is a *LimitError whose own counts fill the cap.
+func falseRefusal(err error) string {
+	var limit *pool.LimitError
+	if !errors.As(err, &limit) {
+		return fmt.Sprintf("not a *pool.LimitError: %v", err)
+	}
+	if held := limit.Open + limit.Dialing + limit.Draining; held != limit.Max || limit.Max != faultCap {
+		return fmt.Sprintf("%d open + %d dialing + %d draining = %d slots held, cap %d (want %d = %d): %v",
+			limit.Open, limit.Dialing, limit.Draining, held, limit.Max, faultCap, faultCap, err)
+	}
+	return ""
+}
+
+func (ta *tally) result() callTally {
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	return callTally{
+		calls: ta.calls.Load(), failed: ta.failed.Load(),
+		refusals: ta.refusals, falseRefusals: ta.falseRefusals, firstFalse: ta.firstFalse,
+		overshoots: slices.Sorted(slices.Values(ta.overshoots)),
+	}
+}
+
+// overshootQuantile is the q-quantile (0 < q <= 1) of the overshoots, 0
+// without any.
+func (c callTally) overshootQuantile(q float64) time.Duration {
+	n := len(c.overshoots)
+	if n == 0 {
+		return 0
+	}
+	i := int(q*float64(n)+0.999999) - 1
+	return c.overshoots[min(max(i, 0), n-1)]
+}
+
+// slotSamples is what the client's Stats showed.
+type slotSamples struct {
+	samples, violations int64
+	first               string // the first sample over the cap, with its phase
+}
+
+// sampleSlots reads the client's Stats as fast as it can until quit, and
+// counts the samples whose slots held exceed the cap.
+func sampleSlots(c *pool.Client, phase *atomic.Pointer[string], quit <-chan struct{}) slotSamples {
+	var s slotSamples
+	for !closed(quit) {
+		st := c.Stats()
+		s.samples++
+		if st.SlotsHeld() > st.MaxConnections {
+			s.violations++
+			if s.first == "" {
+				s.first = fmt.Sprintf("phase %q: %+v", *phase.Load(), st)
+			}
+		}
+	}
+	return s
+}
+
+// serverSamples is what the server's CLIENT LIST showed of the client.
+type serverSamples struct {
+	samples, errors int64
+	max             int
+	maxPhase        string
+	over            int64            // samples listing more of the client's sockets than the cap
+	overByPhase     map[string]int64 // over, by the phase they were taken in
+}
+
+// sampleServer lists the server's clients as fast as it can until quit, and
+// counts the client's sockets in each list.
+func sampleServer(observer *redis.Client, phase *atomic.Pointer[string], quit <-chan struct{}) serverSamples {
+	s := serverSamples{overByPhase: map[string]int64{}}
+	for !closed(quit) {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		list, err := clientSockets(ctx, observer)
+		cancel()
+		if err != nil {
+			// The server is restarting, paused or refusing: wait a
+			// little rather than spin on the error.
+			s.errors++
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		s.samples++
+		n, p := len(list), *phase.Load()
+		if n > s.max {
+			s.max, s.maxPhase = n, p
+		}
+		if n > faultCap {
+			s.over++
+			s.overByPhase[p]++
+		}
+	}
+	return s
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
