@@ -71,6 +71,11 @@ type state struct {
 	refusals    atomic.Int64   // LimitErrors returned
 	canceled    atomic.Int64   // reservations abandoned because the caller's context was cancelled
 	lastHolders atomic.Pointer[holders]
+
+	reclaim     bool          // close abandoned Conns (WithReclaimAbandoned)
+	reclaimIdle time.Duration // and those idle this long, if positive
+	deadConns   atomic.Int64  // open Conns whose socket the server closed
+	reclaimed   atomic.Int64  // Conns the client closed on their holder's behalf
 }
 
 // NewClient returns a client for opt, like redis.NewClient, that tracks its
@@ -99,10 +104,12 @@ func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 	}
 
 	st := &state{
-		scope:      cfg.tracker.NewScope(addrName(&o)),
-		log:        cfg.logger,
-		set:        set,
-		clientName: clientName(&o),
+		scope:       cfg.tracker.NewScope(addrName(&o)),
+		log:         cfg.logger,
+		set:         set,
+		clientName:  clientName(&o),
+		reclaim:     cfg.reclaim,
+		reclaimIdle: cfg.reclaimIdle,
 	}
 	st.closeCtx, st.cancelClose = context.WithCancel(context.Background())
 	inner := o.Dialer
@@ -133,6 +140,7 @@ func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 		HolderFunction: "github.com/redisleak/redisleak/pool.(*hook)",
 		CollectEvery:   cfg.collectEvery,
 		Waiting:        waitingOf(weak.Make(st.rc), st.lim),
+		Check:          checkConnsOf(weak.Make(st)),
 	})
 	st.releaseDump = func() {}
 	if tracker.Debug() {
@@ -184,6 +192,16 @@ func contextDialer(o *redis.Options) dialFunc {
 			return nil, err
 		}
 		return tc, nil
+	}
+}
+
+// checkConnsOf is state.checkConns for the watch, which must not keep the
+// client reachable.
+func checkConnsOf(st weak.Pointer[state]) func() {
+	return func() {
+		if st := st.Value(); st != nil {
+			st.checkConns()
+		}
 	}
 }
 

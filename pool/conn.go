@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"time"
 	"weak"
 
 	"github.com/redis/go-redis/v9"
@@ -46,7 +47,11 @@ type connUse struct {
 	pconn atomic.Pointer[poolConn] // go-redis's connection around it
 	// stale is set until the checkout carries the socket's name, and again
 	// when a CLIENT SETNAME on the Conn replaces that name.
-	stale atomic.Bool
+	stale     atomic.Bool
+	lastUsed  atomic.Int64           // when its last command ended, in Unix nanoseconds
+	dead      atomic.Bool            // the server closed its socket
+	reclaimed atomic.Bool            // closed by the client (see WithReclaimAbandoned)
+	why       atomic.Pointer[string] // why it was reclaimed
 	// depth counts the Conn's commands in progress: go-redis runs the
 	// handshake of a new socket, the library's CLIENT SETNAME included, as
 	// commands nested in the first one, and the socket's name is known only
@@ -68,6 +73,7 @@ func (st *state) newConn(rc *redis.Conn) *Conn {
 	// skip 2: newConn and Client.Conn; the report trims library frames anyway.
 	u := &connUse{st: st, tok: st.scope.Checkout(context.Background(), tracker.KindConn, "", 2), conn: weak.Make(rc)}
 	u.stale.Store(true)
+	u.lastUsed.Store(time.Now().UnixNano())
 	p, err := stickyOf(rc)
 	if err == nil {
 		u.pool = p
@@ -92,6 +98,9 @@ func (cn *Conn) Close() error {
 		return fmt.Errorf("redisleak: Conn already closed: %w", redis.ErrClosed)
 	}
 	cn.use.end()
+	if cn.use.reclaimed.Load() {
+		return nil // the client closed its go-redis side already
+	}
 	return cn.Conn.Close()
 }
 
@@ -110,17 +119,26 @@ func (u *connUse) end() bool {
 		return false
 	}
 	u.tok.Release()
+	u.forget()
+	return true
+}
+
+// forget counts the Conn done with: its socket is the pool's again, and a
+// dead one no longer counts.
+func (u *connUse) forget() {
 	if s := u.sock.Load(); s != nil {
 		s.setRole(rolePool)
 	}
+	if u.dead.Load() {
+		u.st.deadConns.Add(-1)
+	}
 	u.st.conns.Delete(u)
-	return true
 }
 
 // closedThroughGoRedis ends the checkout of a Conn that was closed without
 // the library: through its embedded *redis.Conn.
 func (u *connUse) closedThroughGoRedis() bool {
-	return !u.ended.Load() && u.pool.closed() && u.end()
+	return !u.ended.Load() && !u.reclaimed.Load() && u.pool.closed() && u.end()
 }
 
 // wrapperCollected runs when the wrapper is garbage-collected. A Conn closed
@@ -151,16 +169,14 @@ func (u *connUse) collected() {
 	if u.ended.Load() || !u.pool.known() {
 		return
 	}
-	if err := u.pool.close(); errors.Is(err, redis.ErrClosed) {
+	// A reclaimed Conn's pool was closed by the client, not by its holder.
+	if err := u.pool.close(); errors.Is(err, redis.ErrClosed) && !u.reclaimed.Load() {
 		u.end()
 		return
 	}
 	if u.ended.CompareAndSwap(false, true) {
 		u.tok.MarkDropped()
-		if s := u.sock.Load(); s != nil {
-			s.setRole(rolePool)
-		}
-		u.st.conns.Delete(u)
+		u.forget()
 	}
 }
 
@@ -198,6 +214,7 @@ func (u *connUse) finish() {
 		return
 	}
 	u.st.lim.connBusy.Add(-1)
+	u.lastUsed.Store(time.Now().UnixNano())
 	if s := u.sock.Load(); s != nil && u.stale.Swap(false) {
 		u.tok.SetConnName(connNameOf(s))
 	}
@@ -206,6 +223,11 @@ func (u *connUse) finish() {
 // ProcessHook follows the Conn's socket and its name.
 func (u *connUse) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if u.reclaimed.Load() {
+			err := u.reclaimedError()
+			cmd.SetErr(err)
+			return err
+		}
 		u.begin()
 		defer u.finish()
 		err := next(ctx, cmd)
@@ -217,6 +239,13 @@ func (u *connUse) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 // ProcessPipelineHook follows the Conn's socket and its name.
 func (u *connUse) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if u.reclaimed.Load() {
+			err := u.reclaimedError()
+			for _, cmd := range cmds {
+				cmd.SetErr(err)
+			}
+			return err
+		}
 		u.begin()
 		defer u.finish()
 		err := next(ctx, cmds)

@@ -38,11 +38,14 @@ var (
 // PoolTimeout did.
 type LimitError struct {
 	Max      int        // the cap
+	Held     int        // slots held when the wait ended: Max, as the refusal says every slot was
 	Open     int        // sockets open when the wait ended
 	ByHolder OpenByKind // Open by who holds them
-	Dialing  int        // slots held by dials in progress
-	Draining int        // slots held by sockets closed but not yet confirmed gone by the server
-	Waiting  int        // callers waiting for a socket when the wait ended, besides this one
+	// The slots held by state; read one by one, they may be off by one
+	// from Held while a socket changes state.
+	Dialing  int // slots held by dials in progress
+	Draining int // slots held by sockets closed but not yet confirmed gone by the server
+	Waiting  int // callers waiting for a socket when the wait ended, besides this one
 	// Holders are the client's checkouts that hold a socket: Conns that took
 	// one and Pub/Subs, grouped by call site. Commands in flight are counted
 	// in ByHolder.Pool; a command records no call site unless the tracker
@@ -61,7 +64,7 @@ const maxHolderGroups = 5
 func (e *LimitError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "redisleak: max connections reached: %d of %d slots held (%d open: %d by Conns, %d by Pub/Subs, %d by the pool; %d dialing; %d draining); %d other callers waiting",
-		e.Open+e.Dialing+e.Draining, e.Max, e.Open, e.ByHolder.Conn, e.ByHolder.PubSub, e.ByHolder.Pool, e.Dialing, e.Draining, e.Waiting)
+		e.Held, e.Max, e.Open, e.ByHolder.Conn, e.ByHolder.PubSub, e.ByHolder.Pool, e.Dialing, e.Draining, e.Waiting)
 	if e.cause != nil {
 		b.WriteString(" (" + e.cause.Error() + ")")
 	}
@@ -104,12 +107,13 @@ func (e *LimitError) Unwrap() []error {
 // would only have dialed more of them, and the network is the cause.
 func (st *state) refusal(cause error) error {
 	c := st.lim.counts()
-	if st.lim.max == 0 || int64(c.held()) < st.lim.max || st.lim.failedWithin(st.set.poolTimeout) {
+	if st.lim.max == 0 || int64(c.held) < st.lim.max || st.lim.failedWithin(st.set.poolTimeout) {
 		return cause
 	}
 	st.refusals.Add(1)
 	return &LimitError{
 		Max:      st.set.maxConnections,
+		Held:     c.held,
 		Open:     c.open.total(),
 		ByHolder: c.open,
 		Dialing:  c.dialing,

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,5 +163,74 @@ func TestCloseMidTLSHandshake(t *testing.T) {
 	noSlotsHeld(t, c)
 	if err := <-errc; err == nil {
 		t.Error("Ping across Close succeeded")
+	}
+}
+
+// killClients closes every connection of srv but the admin's, as the
+// inspector's kill-idle or the server's timeout would.
+func killClients(t *testing.T, srv *testserver.Server) {
+	t.Helper()
+	if err := srv.Admin().Do(context.Background(), "client", "kill", "type", "normal", "skipme", "yes").Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDeadConns: the sockets of leaked Conns that the server closed are found
+// and named; with WithReclaimAbandoned the client gets their turns back.
+func TestDeadConns(t *testing.T) {
+	srv := testserver.Redis(t)
+	ctx := context.Background()
+	for _, reclaim := range []bool{false, true} {
+		opt := testOptions(srv.Addr())
+		opt.PoolTimeout = 200 * time.Millisecond
+		opts := []pool.Option{pool.WithMaxConnections(3)}
+		if reclaim {
+			opts = append(opts, pool.WithReclaimAbandoned(0))
+		}
+		c := claimClient(t, opt, nil, opts...)
+		var leaked []*pool.Conn
+		for range 3 {
+			cn := c.Conn()
+			if err := cn.Ping(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			leaked = append(leaked, cn)
+		}
+		killClients(t, srv)
+		if !reclaim {
+			waitFor(t, "the dead sockets to be found", func() bool { return c.Stats().DeadConns == 3 })
+			if r := c.Report().String(); !strings.Contains(r, "3 connection closed by the server") {
+				t.Errorf("report does not say the server closed the Conns' sockets:\n%s", r)
+			}
+			if err := c.Ping(ctx).Err(); !errors.Is(err, pool.ErrMaxConnections) {
+				t.Errorf("Ping with every turn held by a dead Conn = %v, want ErrMaxConnections", err)
+			}
+		} else {
+			waitFor(t, "the Conns to be reclaimed", func() bool { return c.Stats().Reclaimed == 3 })
+			if err := c.Ping(ctx).Err(); err != nil {
+				t.Errorf("Ping after the dead Conns were reclaimed: %v", err)
+			}
+			err := leaked[0].Ping(ctx).Err()
+			if !errors.Is(err, redis.ErrClosed) || !strings.Contains(err.Error(), "reclaimed") || !strings.Contains(err.Error(), "faultclose_test.go:") {
+				t.Errorf("a reclaimed Conn's command = %v, want an error naming the reclaim and the Conn's origin", err)
+			}
+			if r := c.Report().String(); !strings.Contains(r, "3 reclaimed by the client") {
+				t.Errorf("report does not list the reclaimed Conns as leaks:\n%s", r)
+			}
+			if s := c.Stats(); s.DeadConns != 3 || s.Open.Conn != 0 {
+				t.Errorf("stats after the reclaim: %d dead Conns, %d Conn sockets; want 3 and 0", s.DeadConns, s.Open.Conn)
+			}
+		}
+		for _, cn := range leaked {
+			if err := cn.Close(); err != nil {
+				t.Errorf("Close of a leaked Conn: %v", err)
+			}
+		}
+		if s := c.Stats(); s.DeadConns != 0 {
+			t.Errorf("%d dead Conns counted after every Conn was closed", s.DeadConns)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

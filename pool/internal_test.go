@@ -71,13 +71,13 @@ func TestSocketKeepsHealthCheckAndReleasesOnce(t *testing.T) {
 	if nc, ok := conn.(interface{ NetConn() net.Conn }); !ok || nc.NetConn() == nil {
 		t.Fatal("the wrapper does not expose NetConn")
 	}
-	if got := lim.counts().held(); got != 1 {
+	if got := lim.counts().held; got != 1 {
 		t.Fatalf("held = %d after a dial, want 1", got)
 	}
 	_ = conn.Close()
 	_ = conn.Close()
 	lim.waitIdle()
-	if got := lim.counts().held(); got != 0 {
+	if got := lim.counts().held; got != 0 {
 		t.Fatalf("held = %d after two Closes, want 0", got)
 	}
 	// Both slots are free again: a third socket would need one.
@@ -100,7 +100,7 @@ func TestSocketWithoutSyscallConn(t *testing.T) {
 	}
 	_ = s.Close()
 	lim.waitIdle()
-	if lim.counts().held() != 0 || !lim.sem.TryAcquire(1) {
+	if lim.counts().held != 0 || !lim.sem.TryAcquire(1) {
 		t.Fatal("slot not released")
 	}
 }
@@ -115,7 +115,7 @@ func TestSocketGarbageCollectedReleasesSlot(t *testing.T) {
 		}
 	}()
 	deadline := time.Now().Add(5 * time.Second)
-	for lim.counts().held() != 0 || lim.collected.Load() != 1 {
+	for lim.counts().held != 0 || lim.collected.Load() != 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("a socket dropped without Close kept its slot")
 		}
@@ -147,8 +147,8 @@ func TestDialRefusedAndCancelled(t *testing.T) {
 	if _, err := dial(context.Background(), "tcp", "127.0.0.1:1"); err == nil {
 		t.Fatal("dial to a closed port succeeded")
 	}
-	if lim.counts().held() != 0 || lim.waitCount.Load() != 2 || lim.canceled.Load() != 1 {
-		t.Fatalf("held %d, waits %d, canceled %d; want 0, 2, 1", lim.counts().held(), lim.waitCount.Load(), lim.canceled.Load())
+	if lim.counts().held != 0 || lim.waitCount.Load() != 2 || lim.canceled.Load() != 1 {
+		t.Fatalf("held %d, waits %d, canceled %d; want 0, 2, 1", lim.counts().held, lim.waitCount.Load(), lim.canceled.Load())
 	}
 }
 

@@ -36,6 +36,11 @@ type limiter struct {
 	sem     *semaphore.Weighted // one slot per socket; nil without a cap
 	timeout time.Duration       // PoolTimeout: the longest a caller waits for a slot
 
+	// held counts the slots held, exactly: it rises after the semaphore
+	// gives a slot and falls before the slot goes back. The counts by state
+	// below are read one by one, so a reading of them may be off by one
+	// while a socket changes state.
+	held     atomic.Int64
 	dialing  atomic.Int64           // slots taken by dials in progress
 	open     [numRoles]atomic.Int64 // open sockets, by role
 	draining atomic.Int64           // closed sockets whose close the server has not confirmed yet
@@ -137,12 +142,14 @@ func (l *limiter) waitIdleLocked() {
 
 // counts is one reading of the limiter's sockets by state.
 type counts struct {
+	held              int // exact; the others may be off by one
 	dialing, draining int
 	open              OpenByKind
 }
 
 func (l *limiter) counts() counts {
 	return counts{
+		held:     int(l.held.Load()),
 		dialing:  int(l.dialing.Load()),
 		draining: int(l.draining.Load()),
 		open: OpenByKind{
@@ -152,8 +159,6 @@ func (l *limiter) counts() counts {
 		},
 	}
 }
-
-func (c counts) held() int { return c.dialing + c.open.total() + c.draining }
 
 // failedWithin reports whether a dial failed within the last d.
 func (l *limiter) failedWithin(d time.Duration) bool {
@@ -171,6 +176,7 @@ var errSlotWait = errors.New("timed out waiting for a connection slot")
 // deadline's cause. Without a cap it takes nothing and returns nil.
 func (l *limiter) acquireSlot(ctx context.Context) error {
 	if l.sem == nil || l.sem.TryAcquire(1) {
+		l.held.Add(1)
 		return nil
 	}
 	l.waitCount.Add(1)
@@ -182,6 +188,7 @@ func (l *limiter) acquireSlot(ctx context.Context) error {
 	l.waiting.Add(-1)
 	l.waitDuration.Add(int64(time.Since(start)))
 	if err == nil {
+		l.held.Add(1)
 		return nil
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
@@ -195,6 +202,7 @@ func (l *limiter) acquireSlot(ctx context.Context) error {
 }
 
 func (l *limiter) releaseSlot() {
+	l.held.Add(-1)
 	if l.sem != nil {
 		l.sem.Release(1)
 	}

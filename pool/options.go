@@ -19,7 +19,9 @@ type config struct {
 	connNamesOff   bool
 	collectEvery   time.Duration
 	drainTimeout   time.Duration
-	errs           []error // bad option values, reported by NewClient
+	reclaim        bool          // WithReclaimAbandoned
+	reclaimIdle    time.Duration // WithReclaimAbandoned's threshold
+	errs           []error       // bad option values, reported by NewClient
 }
 
 // WithMaxConnections sets the hard cap on the sockets the client holds at

@@ -14,9 +14,10 @@ type Stats struct {
 	PubSubShare    int           // under a cap, Pub/Sub sockets that open without a turn of the pool
 	PoolTimeout    time.Duration // the longest a caller waits for a socket
 
+	// slots is SlotsHeld's.
+	slots int
 	// OpenConnections is the number of sockets open now: pooled, Pub/Sub and
-	// dedicated. Under a cap OpenConnections + Dialing + Draining is the
-	// number of slots held, and never exceeds MaxConnections.
+	// dedicated.
 	OpenConnections int
 	Open            OpenByKind // OpenConnections by who holds them
 	Dialing         int        // sockets being dialed
@@ -34,6 +35,12 @@ type Stats struct {
 	// confirm within the drain bound (see WithDrainTimeout): their slot was
 	// given back all the same.
 	DrainTimeouts int64
+
+	// DeadConns counts the open Conns whose socket the server has closed
+	// (found about once a second); each holds a turn of the pool until it is
+	// closed, or reclaimed (see WithReclaimAbandoned).
+	DeadConns int
+	Reclaimed int64 // Conns the client closed on their holder's behalf
 
 	Outstanding int // the client's outstanding checkouts in its tracker
 }
@@ -62,6 +69,7 @@ func (c *Client) Stats() Stats {
 		PoolSize:        st.set.poolSize,
 		PubSubShare:     st.set.pubsubShare,
 		PoolTimeout:     st.set.poolTimeout,
+		slots:           n.held,
 		OpenConnections: n.open.total(),
 		Open:            n.open,
 		Dialing:         n.dialing,
@@ -75,12 +83,16 @@ func (c *Client) Stats() Stats {
 		Canceled:        st.lim.canceled.Load() + st.canceled.Load(),
 		Shed:            st.shed.Load(),
 		DrainTimeouts:   st.lim.drainTimeouts.Load(),
+		DeadConns:       int(st.deadConns.Load()),
+		Reclaimed:       st.reclaimed.Load(),
 		Outstanding:     st.scope.Outstanding(),
 	}
 	return s
 }
 
-// SlotsHeld is the number of the cap's slots held: sockets open, being dialed,
-// or closed and not yet confirmed gone by the server. Under a cap it never
-// exceeds MaxConnections.
-func (s Stats) SlotsHeld() int { return s.OpenConnections + s.Dialing + s.Draining }
+// SlotsHeld is the number of the cap's slots held, counted exactly: sockets
+// open, being dialed, or closed and not yet confirmed gone by the server.
+// Under a cap it never exceeds MaxConnections. OpenConnections, Dialing and
+// Draining are read one by one and may add up to one more or less while a
+// socket changes state.
+func (s Stats) SlotsHeld() int { return s.slots }

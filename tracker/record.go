@@ -29,6 +29,7 @@ type record struct {
 	op         string // command name or other short operation name, never arguments
 	label      string
 	connName   string          // the connection held, as the server names it; see Token.SetConnName
+	note       string          // see Token.SetNote
 	start      time.Duration   // since clockBase
 	done       <-chan struct{} // when non-nil and closed, the checkout ends by itself; see Scope.CheckoutUntil
 	npc        int
@@ -76,6 +77,7 @@ func (s *shard) unlink(r *record) {
 	r.scope = nil
 	r.label = ""
 	r.connName = ""
+	r.note = ""
 	r.op = ""
 	r.warned = false
 	if r.done != nil {

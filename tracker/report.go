@@ -3,6 +3,7 @@ package tracker
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -28,12 +29,16 @@ type Group struct {
 	// function and file:line. It is zero when no stack was captured.
 	Site Frame `json:"site"`
 	// Stack is the trimmed stack of the oldest checkout in the group, Site first.
-	Stack   []Frame       `json:"stack,omitempty"`
-	Count   int           `json:"count"`
-	Dropped int           `json:"dropped,omitempty"` // of Count, how many holders were garbage-collected unreleased
-	Oldest  time.Duration `json:"oldest_ns"`         // age of the oldest checkout
-	Scopes  []string      `json:"scopes,omitempty"`  // names of the scopes (clients) holding them
-	Labels  []string      `json:"labels,omitempty"`  // distinct labels, at most maxLabels
+	Stack   []Frame `json:"stack,omitempty"`
+	Count   int     `json:"count"`
+	Dropped int     `json:"dropped,omitempty"` // of Count, how many holders were garbage-collected unreleased
+	// Notes counts the checkouts of the group by the note their holder set
+	// on them (see [Token.SetNote]), such as "connection closed by the
+	// server".
+	Notes  map[string]int `json:"notes,omitempty"`
+	Oldest time.Duration  `json:"oldest_ns"`        // age of the oldest checkout
+	Scopes []string       `json:"scopes,omitempty"` // names of the scopes (clients) holding them
+	Labels []string       `json:"labels,omitempty"` // distinct labels, at most maxLabels
 	// ConnNames are the connections the group's checkouts hold, as the
 	// server names them (see [Token.SetConnName]), sorted; every one of
 	// them, since an operator looks a server-side name up here.
@@ -116,6 +121,9 @@ func (g Group) writeTo(b *strings.Builder) {
 	if g.Dropped > 0 {
 		fmt.Fprintf(b, ", %d garbage-collected without Close (definite leak)", g.Dropped)
 	}
+	for _, note := range slices.Sorted(maps.Keys(g.Notes)) {
+		fmt.Fprintf(b, ", %d %s", g.Notes[note], note)
+	}
 	if len(g.Scopes) > 0 {
 		fmt.Fprintf(b, ", client %s", strings.Join(g.Scopes, ", "))
 	}
@@ -156,6 +164,7 @@ type Checkout struct {
 	ConnName string
 	Start    time.Time
 	Dropped  bool
+	Note     string // what its holder said of it; see [Token.SetNote]
 	// Stack is the caller's stack, library and runtime frames trimmed, the
 	// caller's own frame first; nil when no stack was captured.
 	Stack []Frame
@@ -235,6 +244,7 @@ func (r *record) copy() pending {
 	p := pending{Checkout: Checkout{
 		ID: CheckoutID{r: r, gen: r.gen}, Kind: r.kind, Op: r.op, Label: r.label,
 		Scope: r.scope.name, ConnName: r.connName, Start: clockBase.Add(r.start), Dropped: r.dropped,
+		Note: r.note,
 	}}
 	// Copy only the captured frames: what lies past npc is left over from
 	// the record's earlier uses and would split equal stacks.
@@ -286,6 +296,12 @@ func GroupCheckouts(now time.Time, checkouts []Checkout) Report {
 		g.Count++
 		if c.Dropped {
 			g.Dropped++
+		}
+		if c.Note != "" {
+			if g.Notes == nil {
+				g.Notes = make(map[string]int)
+			}
+			g.Notes[c.Note]++
 		}
 		if age > g.Oldest {
 			g.Oldest, g.Stack = age, st

@@ -249,6 +249,35 @@ func (tok Token) MarkDropped() bool {
 // connection (a reconnect). It returns false when the checkout was already
 // released.
 func (tok Token) SetConnName(name string) bool {
+	return tok.update(func(r *record) { r.connName = name })
+}
+
+// SetNote records a short word on the state of what the checkout holds, for
+// reports, such as "connection closed by the server"; "" clears it. Like an
+// op, it must never carry arguments or secrets. It returns false when the
+// checkout was already released.
+func (tok Token) SetNote(note string) bool {
+	return tok.update(func(r *record) { r.note = note })
+}
+
+// Site returns the first frame of the checkout's stack outside go-redis and
+// redisleak: the caller that made it. It returns false when the checkout was
+// released or recorded no stack.
+func (tok Token) Site() (Frame, bool) {
+	var p pending
+	if !tok.update(func(r *record) { p = r.copy() }) {
+		return Frame{}, false
+	}
+	frames := p.stack.frames()
+	if len(frames) == 0 {
+		return Frame{}, false
+	}
+	return frames[0], true
+}
+
+// update runs set on the checkout's record under its shard lock, unless the
+// checkout was released; it reports whether it ran.
+func (tok Token) update(set func(*record)) bool {
 	r := tok.r
 	if r == nil {
 		return false
@@ -259,7 +288,7 @@ func (tok Token) SetConnName(name string) bool {
 	if !r.live || r.gen != tok.gen {
 		return false
 	}
-	r.connName = name
+	set(r)
 	return true
 }
 

@@ -45,6 +45,9 @@ type WatchConfig struct {
 	// instead. A dedicated connection or Pub/Sub is reported only once it
 	// holds a connection (see [Token.SetConnName]).
 	Waiting func(inFlight int) int
+	// Check, when set, runs on every tick of the watch, on its goroutine,
+	// at least once a second: a place for its owner's own periodic checks.
+	Check func()
 }
 
 // watcher reports the checkouts of one scope that outlive their threshold.
@@ -78,6 +81,9 @@ func (s *Scope) WatchHeld(cfg WatchConfig) (stop func()) {
 	if cfg.CollectEvery > 0 && (period < 0 || cfg.CollectEvery < period) {
 		period = cfg.CollectEvery
 	}
+	if cfg.Check != nil && period < 0 {
+		period = time.Second
+	}
 	if period < 0 {
 		return unwatch
 	}
@@ -92,6 +98,9 @@ func (s *Scope) WatchHeld(cfg WatchConfig) (stop func()) {
 			select {
 			case <-tick.C:
 				w.check()
+				if cfg.Check != nil {
+					cfg.Check()
+				}
 				if cfg.CollectEvery > 0 && collect.due() && w.holdersOutstanding() {
 					collect.run()
 				}
