@@ -62,12 +62,13 @@
 // redis.ErrPoolTimeout too), and when its own context's deadline passes while
 // it waits for a turn or a new socket (the error matches
 // context.DeadlineExceeded too). go-redis reports both as it always does; the
-// client tells them apart by running a command whose context has a deadline
-// with a wrapper of that context, which notes whether go-redis's connection
-// pool was the code that found the deadline passed (one allocation of 24
-// bytes per such command). A deadline that passes once the command has its
-// socket is not a refusal and stays go-redis's error, and a cancelled wait
-// ends with context.Canceled.
+// client tells them apart by running a command that starts while every slot
+// is held, and whose context has a deadline, with a wrapper of that context,
+// which notes whether go-redis's connection pool was the code that found the
+// deadline passed (one allocation of 24 bytes per such command; none while
+// the cap has room). A deadline that passes once the command has its socket
+// is not a refusal and stays go-redis's error, and a cancelled wait ends with
+// context.Canceled.
 //
 // Reports and logs hold call sites, command names, counts and ages only: never
 // command arguments, keys or passwords.

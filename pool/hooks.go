@@ -26,7 +26,7 @@ func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		kind, op := classify(cmd)
 		tok := h.st.scope.Checkout(ctx, kind, op, 0)
 		defer tok.Release()
-		wctx, wait := watchSocketWait(ctx)
+		wctx, wait := h.st.watchSocketWait(ctx)
 		err := next(wctx, cmd)
 		if err != nil && err != redis.Nil {
 			if refused := h.st.refuse(err, wait); refused != err {
@@ -48,7 +48,7 @@ func (h *hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 		}
 		tok := h.st.scope.Checkout(ctx, tracker.KindPipeline, op, 0)
 		defer tok.Release()
-		wctx, wait := watchSocketWait(ctx)
+		wctx, wait := h.st.watchSocketWait(ctx)
 		err := next(wctx, cmds)
 		if err != nil && err != redis.Nil {
 			if refused := h.st.refuse(err, wait); refused != err {

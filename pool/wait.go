@@ -25,9 +25,15 @@ const (
 )
 
 // watchSocketWait returns the context to run a command with, and the
-// socketWait to ask afterwards; a context without a deadline, or one already
-// past it, is returned as it is, with a nil socketWait.
-func watchSocketWait(ctx context.Context) (context.Context, *socketWait) {
+// socketWait to ask afterwards. It wraps only while every slot of the cap is
+// held, when a wait for a socket is the cap's: otherwise, and for a context
+// without a deadline or already past it, it returns ctx as it is, with a nil
+// socketWait, and costs no allocation. (A command that starts before the cap
+// fills and then waits gets go-redis's own deadline error.)
+func (st *state) watchSocketWait(ctx context.Context) (context.Context, *socketWait) {
+	if st.lim.sem == nil || st.lim.held.Load() < st.lim.max {
+		return ctx, nil
+	}
 	if _, ok := ctx.Deadline(); !ok || ctx.Err() != nil {
 		return ctx, nil
 	}
