@@ -71,6 +71,7 @@ type state struct {
 	refusals    atomic.Int64   // LimitErrors returned
 	canceled    atomic.Int64   // reservations abandoned because the caller's context was cancelled
 	lastHolders atomic.Pointer[holders]
+	holdersMu   sync.Mutex // one refusal at a time reads the holders
 
 	reclaim     bool          // close abandoned Conns (WithReclaimAbandoned)
 	reclaimIdle time.Duration // and those idle this long, if positive

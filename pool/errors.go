@@ -111,6 +111,7 @@ func (st *state) refusal(cause error) error {
 		return cause
 	}
 	st.refusals.Add(1)
+	h := st.holders()
 	return &LimitError{
 		Max:      st.set.maxConnections,
 		Held:     c.held,
@@ -118,8 +119,8 @@ func (st *state) refusal(cause error) error {
 		ByHolder: c.open,
 		Dialing:  c.dialing,
 		Draining: c.draining,
-		Waiting:  st.waiting(),
-		Holders:  st.holders(),
+		Waiting:  h.waiting,
+		Holders:  h.report,
 		from:     st.set.capFrom,
 		cause:    cause,
 	}
@@ -153,27 +154,38 @@ func waitingOf(rc weak.Pointer[redis.Client], lim *limiter) func(inFlight int) i
 	}
 }
 
-// holders is a report of the checkouts holding sockets, kept for a moment:
-// a burst of refusals builds it once.
+// holders is what a refusal says of who holds the sockets and who waits,
+// kept for a moment: a burst of refusals (thousands of callers whose
+// deadlines pass at once) reads it once, so that each refusal costs the same
+// however many wait.
 type holders struct {
-	at     time.Time
-	report tracker.Report
+	at      time.Time
+	report  tracker.Report // the checkouts holding sockets
+	waiting int
 }
 
-// holdersTTL is how long one report of the holders serves refusals.
+// holdersTTL is how long one reading of the holders serves refusals.
 const holdersTTL = 100 * time.Millisecond
 
-func (st *state) holders() tracker.Report {
-	now := time.Now()
-	if h := st.lastHolders.Load(); h != nil && now.Sub(h.at) < holdersTTL {
-		return h.report
+func (st *state) holders() *holders {
+	if h := st.lastHolders.Load(); h != nil && time.Since(h.at) < holdersTTL {
+		return h
+	}
+	st.holdersMu.Lock()
+	defer st.holdersMu.Unlock()
+	if h := st.lastHolders.Load(); h != nil && time.Since(h.at) < holdersTTL {
+		return h // another refusal read them meanwhile
 	}
 	st.sweepConns()
-	r := st.scope.ReportWhere(func(c tracker.Checkout) bool {
-		return (c.Kind == tracker.KindConn || c.Kind == tracker.KindPubSub) && c.ConnName != ""
-	})
-	st.lastHolders.Store(&holders{at: now, report: r})
-	return r
+	h := &holders{
+		at: time.Now(),
+		report: st.scope.ReportWhere(func(c tracker.Checkout) bool {
+			return (c.Kind == tracker.KindConn || c.Kind == tracker.KindPubSub) && c.ConnName != ""
+		}),
+		waiting: st.waiting(),
+	}
+	st.lastHolders.Store(h)
+	return h
 }
 
 // LeakError is returned by [Client.Close] when checkouts of the client were
