@@ -3,7 +3,6 @@ package redisleak
 import (
 	"errors"
 	"strings"
-	"testing"
 	"time"
 
 	"go.uber.org/goleak"
@@ -12,8 +11,10 @@ import (
 	"github.com/redisleak/redisleak/tracker"
 )
 
-// ErrLeaked is matched (with errors.Is) by the error [Find] returns.
-var ErrLeaked = errors.New("redisleak: outstanding checkouts found")
+// ErrLeaked is matched (with errors.Is) by the error [Find] returns. It is
+// tracker.ErrLeaked, as is pool.ErrLeaked: one sentinel for every leak error
+// of the library.
+var ErrLeaked = tracker.ErrLeaked
 
 // Find returns an error matching [ErrLeaked], whose text is the grouped
 // report, when any checkout of any tracker (or of the trackers of
@@ -22,6 +23,14 @@ var ErrLeaked = errors.New("redisleak: outstanding checkouts found")
 func Find(opts ...Option) error {
 	cfg := buildConfig(opts)
 	return cfg.find(func(tracker.Checkout) owner { return ownerThis })
+}
+
+// TestingT is what [VerifyNone] needs of a *testing.T or *testing.B, as
+// goleak's TestingT is: the package need not import testing.
+type TestingT interface {
+	Error(args ...any)
+	Helper()
+	Name() string
 }
 
 // VerifyNone fails t, printing the grouped report, when a checkout that t
@@ -40,7 +49,7 @@ func Find(opts ...Option) error {
 // are reported too, under a heading that says they could not be attributed.
 // To isolate a test completely, give its clients their own tracker
 // (pool.WithTracker) and check only that one with [WithTrackers].
-func VerifyNone(t testing.TB, opts ...Option) {
+func VerifyNone(t TestingT, opts ...Option) {
 	t.Helper()
 	cfg := buildConfig(opts)
 	test := topTest(t.Name())

@@ -181,3 +181,10 @@ func TestVerifyTestMain(t *testing.T) {
 		t.Fatalf("leaking run: err %v\n%s", err, out)
 	}
 }
+
+// One sentinel for every leak error of the library.
+func TestOneErrLeaked(t *testing.T) {
+	if redisleak.ErrLeaked != pool.ErrLeaked || redisleak.ErrLeaked != tracker.ErrLeaked {
+		t.Fatal("redisleak.ErrLeaked, pool.ErrLeaked and tracker.ErrLeaked differ")
+	}
+}

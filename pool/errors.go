@@ -28,8 +28,8 @@ var (
 	// ErrLeaked is matched (with errors.Is) by the error [Client.Close]
 	// returns when dedicated connections, Pub/Subs or blocking commands of the
 	// client were still outstanding. The error is a [*LeakError] carrying the
-	// report.
-	ErrLeaked = errors.New("redisleak: connections leaked")
+	// report. It is tracker.ErrLeaked, as is redisleak.ErrLeaked.
+	ErrLeaked = tracker.ErrLeaked
 )
 
 // LimitError is the refusal of a socket under the cap. It matches

@@ -31,7 +31,7 @@ type record struct {
 	connName   string          // the connection held, as the server names it; see Token.SetConnName
 	note       string          // see Token.SetNote
 	start      time.Duration   // since clockBase
-	done       <-chan struct{} // when non-nil and closed, the checkout ends by itself; see Scope.CheckoutUntil
+	done       <-chan struct{} // when non-nil and closed, the checkout ends by itself; see Scope.CheckoutAt
 	npc        int
 	pcs        [maxDepth]uintptr
 }

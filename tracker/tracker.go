@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -80,6 +81,11 @@ func All() []*Tracker {
 	}
 	return out
 }
+
+// ErrLeaked is the one sentinel of leaked checkouts: pool.ErrLeaked and
+// redisleak.ErrLeaked are this error, so that errors.Is matches the error of
+// a client's Close and of a test's check alike.
+var ErrLeaked = errors.New("redisleak: connections leaked")
 
 // Capture returns which checkouts record a stack.
 func (t *Tracker) Capture() Capture { return t.cfg.capture }
@@ -415,7 +421,7 @@ func (t *Tracker) each(fn func(*record)) {
 }
 
 // isClosed reports whether ch is closed, without blocking. The channels
-// passed to CheckoutUntil are only ever closed, never sent on.
+// passed to CheckoutAt are only ever closed, never sent on.
 func isClosed(ch <-chan struct{}) bool {
 	select {
 	case <-ch:
