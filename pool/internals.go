@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -13,11 +15,35 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// This file is every place the library reads go-redis's private fields.
-// go-redis offers no hook around a Pub/Sub's dial and does not say which
-// socket serves a connection; the accessors below read the little the library
-// needs. Each returns an error instead of panicking when an upgrade of
-// go-redis changes what it reads, and TestGoRedisInternals fails then.
+// This file is every place the library depends on go-redis's internals:
+// private fields, unexported behaviour, function names. go-redis offers no
+// hook around a Pub/Sub's dial, does not say which socket serves a
+// connection or whether a Conn was closed, and returns the same deadline
+// error whether a command waited for a socket or read too long; the accessors
+// below read the little the library needs. Each returns an error (or a
+// neutral answer) instead of panicking when an upgrade of go-redis changes
+// what it reads; TestGoRedisInternals, and the root package's
+// TestCapDeadlineWhileWaiting for the function names, fail then. What each
+// fallback keeps, and what it loses:
+//
+//   - pubsubHooksOf (PubSub.exit, PubSub.newConn): without it a Pub/Sub is
+//     neither tracked nor placed in the cap's Pub/Sub share, and its dials
+//     count as the pool's (still under the cap); an ERROR line says so once.
+//   - socketOfInitConn (SingleConnPool.cn): sockets are not named on the
+//     server; reports name them by address where they can.
+//   - onFirstSocket (StickyConnPool.SetOnFirstConn): a Conn's socket is not
+//     known: reports do not name it, Stats does not count it as a Conn's,
+//     and a Pub/Sub beyond the share cannot reserve a pool turn (it is
+//     refused with an error saying why).
+//   - stickyOf (StickyConnPool.state and Close): a Conn closed through its
+//     *redis.Conn stays outstanding until its wrapper is collected; a
+//     dropped Conn is not closed for its holder, nor reclaimed.
+//   - poolConn.forgetInit (pool.Conn.SetInitConnFunc): a dropped Conn whose
+//     socket it initialised stays reachable from go-redis, and is reported
+//     when that socket closes rather than at the next collection.
+//   - poolWaitOfCaller (function names of go-redis's pool): a deadline that
+//     passes while a command waits for a socket under a full cap is reported
+//     as go-redis's context.DeadlineExceeded, not as a refusal.
 
 // pubsubHooks reaches two private fields of redis.PubSub: the dial function,
 // wrapped so that every dial of the PubSub first reserves its turn, and the
@@ -297,4 +323,33 @@ func fieldByName(v reflect.Value, name string) reflect.Value {
 		return v.FieldByIndex(path)
 	}
 	return reflect.Value{}
+}
+
+// Functions of go-redis in which a command waits for a socket: for a pool
+// turn in the semaphore that counts turns, for anything else (a dial, a
+// connection being drained) in other methods of the connection pool.
+const (
+	turnSemaphore = "github.com/redis/go-redis/v9/internal.(*FastSemaphore)."
+	turnWait      = "github.com/redis/go-redis/v9/internal/pool.(*ConnPool).waitTurn"
+	connPoolFuncs = "github.com/redis/go-redis/v9/internal/pool.(*ConnPool)."
+)
+
+// poolWaitOfCaller returns which wait of go-redis's connection pool called
+// socketWait.Err, or waitNone. It runs only once a deadline has passed.
+func poolWaitOfCaller() int32 {
+	var pcs [2]uintptr
+	// Skip runtime.Callers, poolWaitOfCaller and socketWait.Err.
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs[:])])
+	for {
+		f, more := frames.Next()
+		switch {
+		case strings.HasPrefix(f.Function, turnSemaphore), f.Function == turnWait:
+			return waitTurn
+		case strings.HasPrefix(f.Function, connPoolFuncs):
+			return waitDial
+		}
+		if !more {
+			return waitNone
+		}
+	}
 }

@@ -2,8 +2,6 @@ package pool
 
 import (
 	"context"
-	"runtime"
-	"strings"
 	"sync/atomic"
 )
 
@@ -48,33 +46,4 @@ func (w *socketWait) Err() error {
 		w.ended.CompareAndSwap(waitNone, poolWaitOfCaller())
 	}
 	return err
-}
-
-// Functions of go-redis in which a command waits for a socket: for a pool
-// turn in the semaphore that counts turns, for anything else (a dial, a
-// connection being drained) in other methods of the connection pool.
-const (
-	turnSemaphore = "github.com/redis/go-redis/v9/internal.(*FastSemaphore)."
-	turnWait      = "github.com/redis/go-redis/v9/internal/pool.(*ConnPool).waitTurn"
-	connPoolFuncs = "github.com/redis/go-redis/v9/internal/pool.(*ConnPool)."
-)
-
-// poolWaitOfCaller returns which wait of go-redis's connection pool called
-// socketWait.Err, or waitNone. It runs only once a deadline has passed.
-func poolWaitOfCaller() int32 {
-	var pcs [2]uintptr
-	// Skip runtime.Callers, poolWaitOfCaller and socketWait.Err.
-	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs[:])])
-	for {
-		f, more := frames.Next()
-		switch {
-		case strings.HasPrefix(f.Function, turnSemaphore), f.Function == turnWait:
-			return waitTurn
-		case strings.HasPrefix(f.Function, connPoolFuncs):
-			return waitDial
-		}
-		if !more {
-			return waitNone
-		}
-	}
 }
