@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -279,8 +281,12 @@ func (st *state) close() error {
 	if leaked.Len() == 0 {
 		return err
 	}
-	st.log.Warn("redisleak: client closed with outstanding checkouts",
-		"client", st.scope.Name(), "outstanding", leaked.Len(), "report", leaked.String())
+	// One line; the report is in the error returned, and in debug mode on
+	// stderr above.
+	top := slices.MaxFunc(leaked.Groups, func(a, b tracker.Group) int { return cmp.Compare(a.Count, b.Count) })
+	st.log.Warn("redisleak: client closed with outstanding checkouts; the error Close returns has the report",
+		"client", st.scope.Name(), "outstanding", leaked.Len(), "call_sites", len(leaked.Groups),
+		"top", fmt.Sprintf("%d × %s at %s", top.Count, top.Kind, top.Site.ShortPos()))
 	return errors.Join(&LeakError{Report: leaked}, err)
 }
 

@@ -264,3 +264,28 @@ func TestHeldTooLongSkipsWaiters(t *testing.T) {
 	}
 	_ = held.Close()
 }
+
+// TestCloseLogsOneLine: Close logs one summary line; the report is in the
+// error it returns.
+func TestCloseLogsOneLine(t *testing.T) {
+	srv := testserver.Any(t)
+	logs := &logRecorder{}
+	c := claimClient(t, testOptions(srv.Addr()), logs)
+	cn, line := c.Conn(), thisLine()
+	if err := cn.Ping(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Close()
+	if !errors.Is(err, pool.ErrLeaked) || !strings.Contains(err.Error(), "held_test.go:"+strconv.Itoa(line)) {
+		t.Fatalf("Close = %v, want ErrLeaked with the report", err)
+	}
+	found := logs.find("redisleak: client closed with outstanding checkouts; the error Close returns has the report")
+	if len(found) != 1 {
+		t.Fatalf("%d summary lines at Close, want 1", len(found))
+	}
+	w := found[0]
+	if w["outstanding"] != "1" || !strings.Contains(w["top"], "1 × conn at pool/held_test.go:"+strconv.Itoa(line)) || w["report"] != "" {
+		t.Errorf("summary %v; want the count and the top call site, not the report", w)
+	}
+	_ = cn.Close()
+}

@@ -89,20 +89,47 @@ func (s *shard) unlink(r *record) {
 }
 
 // sweep releases the live records whose done channel is closed and returns
-// them, to be put back in the pool once the lock is dropped. It costs nothing
+// them, to be put back in the pool once the lock is dropped, together with
+// the releases to report to a watch (see ended.report). It costs nothing
 // while no live record has a done channel.
-func (s *shard) sweep() []*record {
+func (s *shard) sweep() ended {
 	if s.untilLive == 0 {
-		return nil
+		return ended{}
 	}
-	var ended []*record
+	var e ended
 	for r := s.head; r != nil; {
 		next := r.next
 		if r.done != nil && isClosed(r.done) {
+			if w := r.scope.watch.Load(); w != nil && r.warned {
+				e.back = append(e.back, returned{w: w, p: r.copy()})
+			}
 			s.unlink(r)
-			ended = append(ended, r)
+			e.records = append(e.records, r)
 		}
 		r = next
 	}
-	return ended
+	return e
+}
+
+// ended is what a sweep released.
+type ended struct {
+	records []*record
+	back    []returned // reported held too long, and now released
+}
+
+// returned is a release a watch reports.
+type returned struct {
+	w *watcher
+	p pending
+}
+
+// finish recycles the records and reports their releases; the shard's lock
+// must not be held.
+func (e ended) finish(t *Tracker) {
+	for _, r := range e.records {
+		t.recycle(r)
+	}
+	for _, b := range e.back {
+		b.w.returned(b.p)
+	}
 }

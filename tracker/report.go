@@ -114,7 +114,7 @@ func (r Report) String() string {
 
 func (g Group) writeTo(b *strings.Builder) {
 	fmt.Fprintf(b, "%d × %s", g.Count, g.Kind)
-	if g.Op != "" {
+	if g.Op != "" && g.Op != g.Kind.String() { // not "pipeline pipeline"
 		fmt.Fprintf(b, " %s", g.Op)
 	}
 	fmt.Fprintf(b, ", oldest %s", g.Oldest.Round(time.Millisecond))

@@ -441,3 +441,13 @@ func TestConnNames(t *testing.T) {
 		}
 	}
 }
+
+// An op that only repeats the kind is not written twice.
+func TestReportOpNotRepeated(t *testing.T) {
+	s := New().NewScope("c")
+	tok := s.Checkout(context.Background(), KindPipeline, "pipeline", 0)
+	defer tok.Release()
+	if text := s.Report().String(); strings.Contains(text, "pipeline pipeline") || !strings.Contains(text, "1 × pipeline,") {
+		t.Errorf("report = %q", text)
+	}
+}

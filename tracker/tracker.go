@@ -383,9 +383,7 @@ func (t *Tracker) Stats() Stats {
 		st.InvalidReleases += sh.invalidReleases
 		st.Dropped += sh.dropped
 		sh.mu.Unlock()
-		for _, r := range ended {
-			t.recycle(r)
-		}
+		ended.finish(t)
 	}
 	st.Outstanding = st.Checkouts - st.Releases
 	return st
@@ -414,9 +412,7 @@ func (t *Tracker) each(fn func(*record)) {
 			fn(r)
 		}
 		sh.mu.Unlock()
-		for _, r := range ended {
-			t.recycle(r)
-		}
+		ended.finish(t)
 	}
 }
 

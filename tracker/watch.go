@@ -193,7 +193,8 @@ func (w *watcher) check() {
 	var late []pending
 	deferred, oldest := 0, time.Duration(0)
 	w.scope.t.each(func(r *record) {
-		if r.scope != w.scope || r.warned {
+		// A holder found dropped was reported as a definite leak already.
+		if r.scope != w.scope || r.warned || r.dropped {
 			return
 		}
 		limit := w.cfg.Limits[r.kind]
@@ -223,10 +224,7 @@ func (w *watcher) check() {
 	}
 	for _, p := range late {
 		c := p.resolve()
-		attrs := []any{"client", c.Scope, "kind", c.Kind.String()}
-		if c.Op != "" {
-			attrs = append(attrs, "op", c.Op)
-		}
+		attrs := logAttrs(c)
 		attrs = append(attrs,
 			"held", time.Since(c.Start).Round(time.Millisecond).String(),
 			"threshold", w.cfg.Limits[c.Kind].String(), "origin", origin(c),
@@ -245,10 +243,7 @@ func (w *watcher) check() {
 // releasing it.
 func (w *watcher) dropped(p pending) {
 	c := p.resolve()
-	attrs := []any{"client", c.Scope, "kind", c.Kind.String()}
-	if c.Op != "" {
-		attrs = append(attrs, "op", c.Op)
-	}
+	attrs := logAttrs(c)
 	attrs = append(attrs, "held", time.Since(c.Start).Round(time.Millisecond).String(), "origin", origin(c))
 	if c.ConnName != "" {
 		attrs = append(attrs, "conn", c.ConnName)
@@ -262,9 +257,18 @@ func (w *watcher) dropped(p pending) {
 // returned reports that a checkout reported as held too long came back.
 func (w *watcher) returned(p pending) {
 	c := p.resolve()
-	w.cfg.Log.Info("redisleak: connection held too long was released",
-		"client", c.Scope, "kind", c.Kind.String(), "op", c.Op,
-		"held", time.Since(c.Start).Round(time.Millisecond).String(), "origin", origin(c))
+	attrs := logAttrs(c)
+	attrs = append(attrs, "held", time.Since(c.Start).Round(time.Millisecond).String(), "origin", origin(c))
+	w.cfg.Log.Info("redisleak: connection held too long was released", attrs...)
+}
+
+// logAttrs are the attributes every log line about a checkout starts with.
+func logAttrs(c Checkout) []any {
+	attrs := []any{"client", c.Scope, "kind", c.Kind.String()}
+	if c.Op != "" {
+		attrs = append(attrs, "op", c.Op)
+	}
+	return attrs
 }
 
 func origin(c Checkout) string {

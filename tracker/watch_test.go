@@ -101,3 +101,55 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// watchLogs watches s with thresholds of 1ns for Conns and Pub/Subs and
+// returns what the watch logs.
+func watchLogs(t *testing.T, s *Scope) (logs func() string, stop func()) {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	stop = s.WatchHeld(WatchConfig{
+		Limits: HeldTooLong{KindConn: time.Nanosecond, KindPubSub: time.Nanosecond},
+		Log:    slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &buf}, nil)),
+	})
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.String()
+	}, stop
+}
+
+// A checkout whose holder was reported dropped is not reported held too long
+// as well.
+func TestWatchNoWarnAfterDropped(t *testing.T) {
+	s := newTestTracker(CaptureLongLived).NewScope("c")
+	logs, stop := watchLogs(t, s)
+	defer stop()
+	tok := s.Checkout(context.Background(), KindConn, "", 0)
+	tok.SetConnName("c.p1.s1")
+	tok.MarkDropped()
+	time.Sleep(100 * time.Millisecond)
+	if text := logs(); strings.Contains(text, "held too long") || !strings.Contains(text, "definite leak") {
+		t.Errorf("logs = %q; want the definite leak only", text)
+	}
+}
+
+// A checkout that ends through its done channel (a Pub/Sub closed) after it
+// was reported held too long is reported released too.
+func TestWatchReleasedThroughDone(t *testing.T) {
+	s := newTestTracker(CaptureLongLived).NewScope("c")
+	logs, stop := watchLogs(t, s)
+	defer stop()
+	done := make(chan struct{})
+	tok := s.CheckoutAt(KindPubSub, "subscribe", s.Origin(context.Background(), 0), done)
+	tok.SetConnName("c.p1.s2")
+	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(logs(), "held too long"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no held-too-long WARN")
+		}
+	}
+	close(done)
+	_ = s.Tracker().Stats() // sweeps the ended checkout
+	if text := logs(); !strings.Contains(text, "held too long was released") {
+		t.Errorf("no INFO when the Pub/Sub ended: %q", text)
+	}
+}
