@@ -169,11 +169,11 @@ func (r *faultResult) log(t *testing.T) {
 	row := func(name, format string, args ...any) { fmt.Fprintf(w, "%s\t%s\n", name, fmt.Sprintf(format, args...)) }
 	c := r.calls
 	row("run", "%s: cap %d, PoolSize %d, %d commanders, 4 subscribers, 3 Conn loops; faults %s, normal %s", r.duration.Round(time.Second), faultCap, faultPoolSize, r.plan.commanders, r.plan.faultFor, r.plan.normalFor)
-	row("server CLIENT LIST samples", "%d (%d failed while the server was unreachable or busy)", r.server.samples, r.server.errors)
+	row("server CLIENT LIST samples", "%d, %.0f/s (%d failed while the server was unreachable or busy)", r.server.samples, float64(r.server.samples)/r.duration.Seconds(), r.server.errors)
 	row("server: most sockets of the client", "%d (phase %q)", r.server.max, r.server.maxPhase)
 	row("server: samples above the cap", "%d%s", r.server.over, byPhase(r.server.overByPhase))
-	row("client Stats samples", "%d", r.slots.samples)
-	row("client: samples above the cap", "%d", r.slots.violations)
+	row("client Stats samples", "%d, %.0f/s", r.slots.samples, float64(r.slots.samples)/r.duration.Seconds())
+	row("client: samples above the cap", "%d%s", r.slots.violations, byPhase(r.slots.byPhase))
 	row("calls", "%d (%d failed)", c.calls, c.failed)
 	row("refusals (ErrMaxConnections)", "%d, false: %d", c.refusals, c.falseRefusals)
 	row("calls failed past their deadline", "%d", len(c.overshoots))
@@ -405,9 +405,9 @@ func drive(e *faultEnv, plan faultPlan, phase *atomic.Pointer[string]) {
 	}
 }
 
-// run is one fault run in progress: the client, its workload and the
+// faultRun is one fault run in progress: the client, its workload and the
 // samplers.
-type run struct {
+type faultRun struct {
 	env   *faultEnv
 	c     *pool.Client
 	phase atomic.Pointer[string]
@@ -441,8 +441,8 @@ func faultClient(t *testing.T, addr, name string) *pool.Client {
 	return c
 }
 
-func startRun(t *testing.T, env *faultEnv, plan faultPlan) *run {
-	r := &run{env: env, c: faultClient(t, env.proxy.Addr, plan.clientName), calls: &tally{}, quit: make(chan struct{})}
+func startRun(t *testing.T, env *faultEnv, plan faultPlan) *faultRun {
+	r := &faultRun{env: env, c: faultClient(t, env.proxy.Addr, plan.clientName), calls: &tally{}, quit: make(chan struct{})}
 	name := "normal"
 	r.phase.Store(&name)
 	for i := range plan.commanders {
@@ -462,7 +462,7 @@ func startRun(t *testing.T, env *faultEnv, plan faultPlan) *run {
 // stop ends the workload and the samplers, then closes the client, the
 // Conns and Pub/Subs having closed first, and the admin clients. It runs
 // once.
-func (r *run) stop() {
+func (r *faultRun) stop() {
 	r.stopOnce.Do(func() {
 		close(r.quit)
 		r.work.Wait()
@@ -473,7 +473,7 @@ func (r *run) stop() {
 	})
 }
 
-func (r *run) stopped() bool { return closed(r.quit) }
+func (r *faultRun) stopped() bool { return isClosed(r.quit) }
 
 // callContext is one call's context: a deadline from 50ms to 2s and, for one
 // call in twenty, a cancellation within 100ms, as a caller that gives up.
@@ -491,7 +491,7 @@ func callContext() (context.Context, context.CancelFunc) {
 
 // loop runs call with a fresh context, with a short pause between calls,
 // until the run stops.
-func (r *run) loop(call func(context.Context) error) {
+func (r *faultRun) loop(call func(context.Context) error) {
 	for !r.stopped() {
 		ctx, cancel := callContext()
 		r.calls.observe(ctx, call(ctx))
@@ -501,7 +501,7 @@ func (r *run) loop(call func(context.Context) error) {
 }
 
 // command runs one command or pipeline of the commanders' mix.
-func (r *run) command(ctx context.Context, i int) error {
+func (r *faultRun) command(ctx context.Context, i int) error {
 	key := "k" + strconv.Itoa(rand.IntN(100))
 	switch rand.IntN(10) {
 	case 0, 1, 2:
@@ -524,7 +524,7 @@ func (r *run) command(ctx context.Context, i int) error {
 }
 
 // conn runs one command on a dedicated connection.
-func (r *run) conn(ctx context.Context) error {
+func (r *faultRun) conn(ctx context.Context) error {
 	cn := r.c.Conn()
 	defer cn.Close()
 	return cn.Ping(ctx).Err()
@@ -532,7 +532,7 @@ func (r *run) conn(ctx context.Context) error {
 
 // subscriber listens to "news" until the run stops, subscribing again
 // whenever its Pub/Sub fails.
-func (r *run) subscriber() {
+func (r *faultRun) subscriber() {
 	for !r.stopped() {
 		ctx, cancel := callContext()
 		ps := r.c.Subscribe(ctx, "news")
@@ -544,7 +544,7 @@ func (r *run) subscriber() {
 
 // listen receives on ps until the run stops or ps fails; a wait that only
 // timed out is no failure.
-func (r *run) listen(ps *redis.PubSub) {
+func (r *faultRun) listen(ps *redis.PubSub) {
 	for !r.stopped() {
 		ctx, cancel := callContext()
 		_, err := ps.ReceiveTimeout(ctx, 500*time.Millisecond)
@@ -648,20 +648,24 @@ func (c callTally) overshootQuantile(q float64) time.Duration {
 // slotSamples is what the client's Stats showed.
 type slotSamples struct {
 	samples, violations int64
-	first               string // the first sample over the cap, with its phase
+	byPhase             map[string]int64 // violations, by the phase they were taken in
+	first               string           // the first sample over the cap, with its phase
 }
 
 // sampleSlots reads the client's Stats as fast as it can until quit, and
 // counts the samples whose slots held exceed the cap.
 func sampleSlots(c *pool.Client, phase *atomic.Pointer[string], quit <-chan struct{}) slotSamples {
-	var s slotSamples
-	for !closed(quit) {
+	s := slotSamples{byPhase: map[string]int64{}}
+	for !isClosed(quit) {
 		st := c.Stats()
 		s.samples++
 		if st.SlotsHeld() > st.MaxConnections {
 			s.violations++
+			s.byPhase[*phase.Load()]++
 			if s.first == "" {
-				s.first = fmt.Sprintf("phase %q: %+v", *phase.Load(), st)
+				// A second reading tells a state that lasts from one
+				// caught between two counters' updates.
+				s.first = fmt.Sprintf("phase %q: %+v; read again at once: %d slots held", *phase.Load(), st, c.Stats().SlotsHeld())
 			}
 		}
 	}
@@ -681,7 +685,7 @@ type serverSamples struct {
 // counts the client's sockets in each list.
 func sampleServer(observer *redis.Client, phase *atomic.Pointer[string], quit <-chan struct{}) serverSamples {
 	s := serverSamples{overByPhase: map[string]int64{}}
-	for !closed(quit) {
+	for !isClosed(quit) {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		list, err := clientSockets(ctx, observer)
 		cancel()
@@ -705,7 +709,7 @@ func sampleServer(observer *redis.Client, phase *atomic.Pointer[string], quit <-
 	return s
 }
 
-func closed(c <-chan struct{}) bool {
+func isClosed(c <-chan struct{}) bool {
 	select {
 	case <-c:
 		return true

@@ -193,13 +193,13 @@ func TestHolderGone(t *testing.T) {
 
 	line := leakInGoroutine(ctx, t, c)
 	const msg = "redisleak: definite leak: garbage-collected without Close"
-	deadline := time.Now().Add(20 * period)
+	deadline := time.Now().Add(50 * period) // a bound for a loaded machine; found within a few periods
 	for len(logs.find(msg)) == 0 && time.Now().Before(deadline) {
 		time.Sleep(period / 4)
 	}
 	found := logs.find(msg)
 	if len(found) != 1 {
-		t.Fatalf("%d WARN lines %q within %s, want 1", len(found), msg, 20*period)
+		t.Fatalf("%d WARN lines %q within %s, want 1", len(found), msg, 50*period)
 	}
 	w := found[0]
 	if w["level"] != "WARN" || w["kind"] != "conn" || !strings.Contains(w["origin"], "held_test.go:"+strconv.Itoa(line)) || w["conn"] == "" {

@@ -104,12 +104,13 @@ func WithHeldTooLong(kind tracker.Kind, d time.Duration) Option {
 
 // WithHolderGoneCheck reports a dedicated Conn or Pub/Sub whose holders are
 // all gone (nothing references it any longer: the goroutine that had it
-// returned without Close and kept it nowhere) as a definite leak within about
-// two periods of every, through one WARN log line with its origin, without
+// returned without Close and kept it nowhere) as a definite leak within a
+// few periods of every, through one WARN log line with its origin, without
 // waiting for a held-too-long threshold. Such a leak is found by the garbage
 // collector, so while Conns or Pub/Subs are open the client runs it at most
 // once per every, and not when the runtime has run a collection on its own
-// since the last check. d must not be negative; 0, the default, leaves the
+// since the last check. A Conn takes two collections: one finds its wrapper
+// gone, the next its *redis.Conn, which a caller may have kept. d must not be negative; 0, the default, leaves the
 // finding to the runtime's own collections (the WARN line is logged then).
 //
 // A Conn handed to another goroutine, or kept in a variable, is still held,

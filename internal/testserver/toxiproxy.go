@@ -82,13 +82,38 @@ func Toxiproxy(t testing.TB, upstream string) *Proxy {
 // removes it.
 func (p *Proxy) Latency(t testing.TB, d time.Duration) (remove func()) {
 	t.Helper()
-	name := "latency-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	if _, err := p.proxy.AddToxic(name, "latency", "downstream", 1, toxiproxy.Attributes{"latency": d.Milliseconds()}); err != nil {
-		t.Fatalf("testserver: adding %s of latency: %v", d, err)
+	return p.AddToxic(t, "latency", "downstream", map[string]any{"latency": d.Milliseconds()})
+}
+
+// AddToxic adds a toxic of type typ ("latency", "reset_peer", "timeout",
+// "slicer", ...; see https://github.com/Shopify/toxiproxy#toxics) with attrs
+// to stream ("upstream" or "downstream") until the returned function removes
+// it. The toxic acts on every connection, open or new.
+func (p *Proxy) AddToxic(t testing.TB, typ, stream string, attrs map[string]any) (remove func()) {
+	t.Helper()
+	// Unique, so that a toxic added twice is two toxics, each removed once.
+	name := typ + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if _, err := p.proxy.AddToxic(name, typ, stream, 1, attrs); err != nil {
+		t.Fatalf("testserver: adding the %s toxic %v: %v", typ, attrs, err)
 	}
 	return func() {
 		if err := p.proxy.RemoveToxic(name); err != nil && !strings.Contains(err.Error(), "not found") {
-			t.Errorf("testserver: removing the latency: %v", err)
+			t.Errorf("testserver: removing the %s toxic: %v", typ, err)
+		}
+	}
+}
+
+// Disable takes the proxy down: it closes every connection through it and
+// refuses new ones until the returned function brings it up again on the
+// same address. Call both from the test goroutine.
+func (p *Proxy) Disable(t testing.TB) (enable func()) {
+	t.Helper()
+	if err := p.proxy.Disable(); err != nil {
+		t.Fatalf("testserver: disabling the proxy: %v", err)
+	}
+	return func() {
+		if err := p.proxy.Enable(); err != nil {
+			t.Errorf("testserver: enabling the proxy: %v", err)
 		}
 	}
 }
