@@ -46,8 +46,8 @@
 // Every socket goes through a dialer that, under a cap, takes a slot of a
 // golang.org/x/sync/semaphore before it connects and gives it back when the
 // server has seen the socket close (the client half-closes it and waits for
-// the server's EOF, at most a second), so the server never counts more
-// sockets than the cap. The waiting itself happens where go-redis already
+// the server's EOF, at most [WithDrainTimeout], 5s by default), so the server
+// never counts more sockets than the cap while it answers within that bound. The waiting itself happens where go-redis already
 // waits well: the main pool is no larger than the cap, a dedicated Conn takes
 // a pool turn, and a Pub/Sub opens its socket in what the pools leave of the
 // cap or, beyond that, reserves a pool turn for its whole life, closing that
