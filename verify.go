@@ -2,7 +2,9 @@ package redisleak
 
 import (
 	"errors"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/goleak"
@@ -41,19 +43,27 @@ type TestingT interface {
 // Like goleak, it retries for a short settle time before it flags, so a
 // connection being returned right now is not reported.
 //
-// Parallel tests. A checkout is blamed on the test whose function appears in
+// Attribution. A checkout is blamed on the test whose function appears in
 // its stack (a Conn, Pub/Sub, client or blocking command records one), so a
-// t.Parallel() test is not blamed for another test's checkouts. A checkout
-// made on a goroutine the test started has no test in its stack, and one
-// without a recorded stack (a plain command) names no caller: such checkouts
-// are reported too, under a heading that says they could not be attributed.
-// To isolate a test completely, give its clients their own tracker
+// t.Parallel() test is not blamed for another test's checkouts. A subtest's
+// check counts only what its own closure made (and the closures within it,
+// goroutines included); a test's check counts its subtests' too. Subtests
+// that share one closure (table-driven) cannot be told apart by their
+// stacks. A checkout made on a goroutine that is no closure of the test (an
+// httptest server's handler, say), and one without a recorded stack (a plain
+// command), name no test: they are reported under a heading that says they
+// could not be attributed.
+//
+// Every leak is reported once: by the check it is blamed on, or by the first
+// check that sees it when it is blamed on none. Later checks do not fail for
+// it. To isolate a test completely, give its clients their own tracker
 // (pool.WithTracker) and check only that one with [WithTrackers].
 func VerifyNone(t TestingT, opts ...Option) {
 	t.Helper()
 	cfg := buildConfig(opts)
-	test := topTest(t.Name())
-	if err := cfg.find(func(c tracker.Checkout) owner { return attribute(c, test) }); err != nil {
+	top := topTest(t.Name())
+	body := testBody(top)
+	if err := cfg.find(func(c tracker.Checkout) owner { return attribute(c, top, body) }); err != nil {
 		t.Error(err)
 	}
 }
@@ -67,6 +77,8 @@ const (
 )
 
 // find retries until nothing counts or the settle time passes, then reports.
+// A checkout is reported once: the checks after the one that reported it do
+// not count it again (see reported).
 func (c *config) find(ownerOf func(tracker.Checkout) owner) error {
 	deadline := time.Now().Add(c.settle)
 	delay := time.Millisecond
@@ -76,11 +88,41 @@ func (c *config) find(ownerOf func(tracker.Checkout) owner) error {
 			return c.findGoroutines()
 		}
 		if time.Now().After(deadline) {
+			reported.add(mine)
+			reported.add(unknown)
 			return errors.Join(leakError(mine, unknown), c.findGoroutines())
 		}
 		time.Sleep(delay)
 		delay = min(2*delay, 100*time.Millisecond)
 	}
+}
+
+// reported are the checkouts a check has reported already. A leak fails the
+// test it is blamed on, or the first check that sees it when it cannot be
+// blamed on any, and not every check after, as a cascade would.
+var reported reportedSet
+
+type reportedSet struct {
+	mu  sync.Mutex
+	ids map[tracker.CheckoutID]struct{}
+}
+
+func (r *reportedSet) add(cs []tracker.Checkout) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ids == nil {
+		r.ids = make(map[tracker.CheckoutID]struct{})
+	}
+	for _, c := range cs {
+		r.ids[c.ID] = struct{}{}
+	}
+}
+
+func (r *reportedSet) has(c tracker.Checkout) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.ids[c.ID]
+	return ok
 }
 
 func (c *config) outstanding(ownerOf func(tracker.Checkout) owner) (mine, unknown []tracker.Checkout) {
@@ -90,7 +132,7 @@ func (c *config) outstanding(ownerOf func(tracker.Checkout) owner) (mine, unknow
 	}
 	for _, t := range trackers {
 		for _, co := range t.Checkouts() {
-			if c.ignored(co) {
+			if c.ignored(co) || reported.has(co) {
 				continue
 			}
 			switch ownerOf(co) {
@@ -138,19 +180,52 @@ func topTest(name string) string {
 	return top
 }
 
-// attribute tells whose checkout c is, from the test functions in its stack.
-func attribute(c tracker.Checkout, test string) owner {
+// testBody returns the function of the test or subtest that called
+// VerifyNone, from the caller's stack: "example.com/app.TestA" for a test,
+// "example.com/app.TestA.func2" for a subtest's closure. It returns "" when
+// no function of the test top is on the stack (a check run from a helper
+// goroutine): every checkout of the test is then the check's.
+func testBody(top string) string {
+	pcs := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs)])
+	body := ""
+	for {
+		f, more := frames.Next()
+		if testFunction(f.Function) == top {
+			body = f.Function // the outermost one wins: the function tRunner runs
+		}
+		if !more {
+			return body
+		}
+	}
+}
+
+// attribute tells whose checkout c is, from the test functions in its stack,
+// for the check of the test or subtest whose function is body. A checkout
+// whose outermost test frame is body, or a closure within it, is the check's:
+// a test's own, or its subtests'. One made by a sibling subtest (another
+// closure of the same test) or by the parent before the subtest ran is not.
+// Subtests that share one closure (table-driven) cannot be told apart by
+// their stacks: a leak of one is the first such check's to report.
+func attribute(c tracker.Checkout, top, body string) owner {
+	outer := ""
 	for _, f := range c.Stack {
 		name := testFunction(f.Function)
 		if name == "" {
 			continue
 		}
-		if name == test {
-			return ownerThis
+		if name != top {
+			return ownerOther
 		}
-		return ownerOther
+		outer = f.Function
 	}
-	return ownerUnknown
+	switch {
+	case outer == "":
+		return ownerUnknown
+	case body == "" || outer == body || strings.HasPrefix(outer, body+"."):
+		return ownerThis
+	}
+	return ownerOther
 }
 
 // testFunction returns the test a frame's function belongs to ("TestA" for

@@ -107,6 +107,49 @@ func TestScenarioParallelBystander(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 }
 
+// TestScenarioSubtests: a leak in one subtest fails that subtest only.
+func TestScenarioSubtests(t *testing.T) {
+	scenarioOnly(t)
+	c := scenarioClient(t)
+	t.Cleanup(func() { _ = c.Close() })
+	t.Run("leaks", func(t *testing.T) {
+		defer redisleak.VerifyNone(t)
+		forgetConn(t, c)
+	})
+	t.Run("clean", func(t *testing.T) {
+		defer redisleak.VerifyNone(t)
+		cn := c.Conn()
+		if err := cn.Ping(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cn.Close()
+	})
+}
+
+// TestScenarioUnattributed leaks a Conn on a goroutine no test function
+// started (as an httptest server's handler would): the first check reports
+// it; TestScenarioLater's does not fail for it again.
+func TestScenarioUnattributed(t *testing.T) {
+	scenarioOnly(t)
+	defer redisleak.VerifyNone(t)
+	c := scenarioClient(t)
+	t.Cleanup(func() { _ = c.Close() })
+	done := make(chan struct{})
+	go leakOffTest(c, done)
+	<-done
+}
+
+// leakOffTest is a function of no test: a checkout made by it names none.
+func leakOffTest(c *pool.Client, done chan<- struct{}) {
+	defer close(done)
+	_ = c.Conn().Ping(context.Background()).Err()
+}
+
+func TestScenarioLater(t *testing.T) {
+	scenarioOnly(t)
+	defer redisleak.VerifyNone(t)
+}
+
 func TestVerifyNone(t *testing.T) {
 	out, ok := runScenario(t, "^TestScenarioLeaky$")
 	if ok || !strings.Contains(out, "--- FAIL: TestScenarioLeaky") {
@@ -125,6 +168,16 @@ func TestVerifyNone(t *testing.T) {
 	out, ok = runScenario(t, "^TestScenarioParallel")
 	if ok || !strings.Contains(out, "--- FAIL: TestScenarioParallelLeaker") || strings.Contains(out, "--- FAIL: TestScenarioParallelBystander") {
 		t.Fatalf("parallel tests: want only the leaker to fail:\n%s", out)
+	}
+
+	out, _ = runScenario(t, "^TestScenarioSubtests$")
+	if !strings.Contains(out, "--- FAIL: TestScenarioSubtests/leaks") || strings.Contains(out, "--- FAIL: TestScenarioSubtests/clean") {
+		t.Fatalf("subtests: want only the leaking one to fail:\n%s", out)
+	}
+
+	out, _ = runScenario(t, "^TestScenario(Unattributed|Later)$")
+	if !strings.Contains(out, "--- FAIL: TestScenarioUnattributed") || strings.Contains(out, "--- FAIL: TestScenarioLater") {
+		t.Fatalf("a leak no test is blamed for: want it reported once, by the first check:\n%s", out)
 	}
 }
 
