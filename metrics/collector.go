@@ -147,9 +147,10 @@ type trackerRef struct {
 
 var _ prometheus.Collector = (*Collector)(nil)
 
-// NewCollector returns a collector of clients, each labelled with its address
-// (Options().Addr). A second client with an address already present is
-// labelled "addr#2", a third "addr#3", and so on. It panics on a nil client.
+// NewCollector returns a collector of clients, each labelled with its name
+// (pool.Client.Name: the address, or "ClientName/address" when the options
+// name the client). A second client of a name already present is labelled
+// "name#2", a third "name#3", and so on. It panics on a nil client.
 func NewCollector(clients ...*pool.Client) *Collector {
 	c := &Collector{
 		clients:  make(map[string]*entry),
@@ -159,20 +160,13 @@ func NewCollector(clients ...*pool.Client) *Collector {
 		if cl == nil {
 			panic("metrics: NewCollector: nil *pool.Client")
 		}
-		name := addrOf(cl)
+		name := cl.Name()
 		for n := 2; c.clients[name] != nil; n++ {
-			name = addrOf(cl) + "#" + strconv.Itoa(n)
+			name = cl.Name() + "#" + strconv.Itoa(n)
 		}
 		c.add(name, cl)
 	}
 	return c
-}
-
-func addrOf(cl *pool.Client) string {
-	if o := cl.Options(); o != nil && o.Addr != "" {
-		return o.Addr
-	}
-	return "localhost:6379"
 }
 
 // Add exports the client under the label client=name, replacing the client

@@ -239,12 +239,23 @@ func clientCollected(d droppedClient) {
 		"client", d.scope.Name())
 }
 
+// addrName is the name a client goes by in reports and logs: its address, or
+// "ClientName/address" when the options name it, so that two clients of one
+// server are told apart.
 func addrName(o *redis.Options) string {
-	if o.Addr == "" {
-		return "localhost:6379"
+	addr := o.Addr
+	if addr == "" {
+		addr = "localhost:6379"
 	}
-	return o.Addr
+	if o.ClientName != "" {
+		return o.ClientName + "/" + addr
+	}
+	return addr
 }
+
+// Name is the name the client goes by in reports, logs and metrics: its
+// address, or "ClientName/address" when redis.Options.ClientName is set.
+func (c *Client) Name() string { return c.st.scope.Name() }
 
 // Close closes the client and every connection it opened. When dedicated
 // connections, Pub/Subs or blocking commands without a timeout of the client

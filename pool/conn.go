@@ -63,15 +63,27 @@ type connUse struct {
 // its Close. A Conn whose *redis.Conn is garbage-collected without being
 // closed is reported as a definite leak, and its socket is returned to the
 // pool.
-func (c *Client) Conn() *Conn { return c.st.newConn(c.Client.Conn()) }
+func (c *Client) Conn() *Conn { return c.st.newConn(context.Background(), c.Client.Conn()) }
+
+// ConnContext is [Client.Conn] whose checkout carries the label attached to
+// ctx with tracker.WithLabel (a request id, say), as commands made with ctx
+// do. go-redis's Conn takes no context; this one only reads the label.
+func (c *Client) ConnContext(ctx context.Context) *Conn {
+	return c.st.newConn(ctx, c.Client.Conn())
+}
 
 // EphemeralConn is [Client.Conn] whose Close discards the socket instead of
 // returning it to the pool, like redis.Client.EphemeralConn.
-func (c *Client) EphemeralConn() *Conn { return c.st.newConn(c.Client.EphemeralConn()) }
+func (c *Client) EphemeralConn() *Conn {
+	return c.st.newConn(context.Background(), c.Client.EphemeralConn())
+}
 
-func (st *state) newConn(rc *redis.Conn) *Conn {
+func (st *state) newConn(ctx context.Context, rc *redis.Conn) *Conn {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	// skip 2: newConn and Client.Conn; the report trims library frames anyway.
-	u := &connUse{st: st, tok: st.scope.Checkout(context.Background(), tracker.KindConn, "", 2), conn: weak.Make(rc)}
+	u := &connUse{st: st, tok: st.scope.Checkout(ctx, tracker.KindConn, "", 2), conn: weak.Make(rc)}
 	u.stale.Store(true)
 	u.lastUsed.Store(time.Now().UnixNano())
 	p, err := stickyOf(rc)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -288,4 +289,23 @@ func TestCloseLogsOneLine(t *testing.T) {
 		t.Errorf("summary %v; want the count and the top call site, not the report", w)
 	}
 	_ = cn.Close()
+}
+
+// TestConnContextAndName: a Conn made with a labelled context carries the
+// label, and a client named in its options goes by that name in reports.
+func TestConnContextAndName(t *testing.T) {
+	srv := testserver.Any(t)
+	opt := testOptions(srv.Addr())
+	opt.ClientName = "orders"
+	c := claimClient(t, opt, nil)
+	defer c.Close()
+	if want := "orders/" + srv.Addr(); c.Name() != want {
+		t.Errorf("Name() = %q, want %q", c.Name(), want)
+	}
+	cn := c.ConnContext(tracker.WithLabel(context.Background(), "req-42"))
+	defer cn.Close()
+	r := c.Report()
+	if len(r.Groups) != 1 || !slices.Contains(r.Groups[0].Labels, "req-42") || !slices.Contains(r.Groups[0].Scopes, c.Name()) {
+		t.Errorf("report %+v; want one Conn labelled req-42 of client %s", r.Groups, c.Name())
+	}
 }
