@@ -92,16 +92,45 @@ func newPerMinute(a, b Sample) (float64, bool) {
 	return float64(d) / dt.Minutes(), true
 }
 
+// detectors are the patterns watch looks for, by name.
+var detectors = []struct {
+	name   string
+	detect func([]Sample) (string, bool)
+}{
+	{"churn", detectChurn},
+	{"climb", detectClimb},
+	{"rejected", detectRejected},
+}
+
 // detect runs all detectors on samples (oldest first) and returns the
 // warnings for the latest sample.
 func detect(samples []Sample) []string {
 	var warnings []string
-	for _, d := range []func([]Sample) (string, bool){detectChurn, detectClimb, detectRejected} {
-		if w, ok := d(samples); ok {
+	for _, d := range detectors {
+		if w, ok := d.detect(samples); ok {
 			warnings = append(warnings, w)
 		}
 	}
 	return warnings
+}
+
+// changes runs all detectors on samples and returns the lines to print: a
+// warning when a pattern starts, a line when it ends, nothing while it lasts
+// (a warning repeated every sample buries the samples). active holds the
+// patterns in force; changes updates it.
+func changes(samples []Sample, active map[string]bool) []string {
+	var lines []string
+	for _, d := range detectors {
+		w, on := d.detect(samples)
+		switch {
+		case on && !active[d.name]:
+			lines = append(lines, "WARNING "+w)
+		case !on && active[d.name]:
+			lines = append(lines, "cleared: "+d.name)
+		}
+		active[d.name] = on
+	}
+	return lines
 }
 
 // detectChurn reports the missing-pool pattern: over the last detectWindow
@@ -198,6 +227,7 @@ func watch(ctx context.Context, co *connOptions, interval time.Duration, w io.Wr
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	var samples []Sample
+	active := make(map[string]bool)
 	taken := 0
 	for {
 		s, err := takeSample(ctx, rdb)
@@ -209,8 +239,8 @@ func watch(ctx context.Context, co *connOptions, interval time.Duration, w io.Wr
 				samples = samples[len(samples)-maxHistory:]
 			}
 			fmt.Fprintln(w, formatSample(samples))
-			for _, warning := range detect(samples) {
-				fmt.Fprintf(w, "%s  WARNING %s\n", s.Time.Format("15:04:05"), warning)
+			for _, line := range changes(samples, active) {
+				fmt.Fprintf(w, "%s  %s\n", s.Time.Format("15:04:05"), line)
 			}
 		case ctx.Err() != nil:
 			// Interrupted or --duration reached while sampling.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +102,21 @@ func TestFormatSample(t *testing.T) {
 	}
 	if line := formatSample(s[:1]); !strings.Contains(line, " - ") {
 		t.Errorf("first line %q: want '-' for the unknown rate", line)
+	}
+}
+
+// A pattern is warned about when it starts and said cleared when it ends,
+// not on every sample while it lasts.
+func TestWatchWarnsOnChange(t *testing.T) {
+	s := series([]int64{40, 40, 41, 42, 43, 44, 45, 46, 46, 46}, []int64{100, 100, 101, 102, 103, 104, 105, 106, 106, 106})
+	active := make(map[string]bool)
+	var got []string
+	for i := 1; i <= len(s); i++ {
+		for _, line := range changes(s[:i], active) {
+			got = append(got, strconv.Itoa(i)+": "+line)
+		}
+	}
+	if len(got) != 2 || !strings.Contains(got[0], "WARNING") || !strings.Contains(got[0], "climbing") || !strings.HasSuffix(got[1], "cleared: climb") {
+		t.Fatalf("lines %q; want one WARNING when the climb starts and one when it clears", got)
 	}
 }
