@@ -611,15 +611,17 @@ func (ta *tally) observe(ctx context.Context, err error) {
 }
 
 // falseRefusal says what is wrong with a refusal, or "" if nothing: a
-// refusal is a *LimitError whose own counts fill the cap.
+// refusal is a *LimitError whose own count of the slots held fills the cap.
+// Held is the exact count; the counts by state are read one by one and may
+// be off by one from it, so they are quoted, not checked.
 func falseRefusal(err error) string {
 	var limit *pool.LimitError
 	if !errors.As(err, &limit) {
 		return fmt.Sprintf("not a *pool.LimitError: %v", err)
 	}
-	if held := limit.Open + limit.Dialing + limit.Draining; held != limit.Max || limit.Max != faultCap {
-		return fmt.Sprintf("%d open + %d dialing + %d draining = %d slots held, cap %d (want %d = %d): %v",
-			limit.Open, limit.Dialing, limit.Draining, held, limit.Max, faultCap, faultCap, err)
+	if limit.Held != limit.Max || limit.Max != faultCap {
+		return fmt.Sprintf("%d of %d slots held (%d open, %d dialing, %d draining), want %d of %d: %v",
+			limit.Held, limit.Max, limit.Open, limit.Dialing, limit.Draining, faultCap, faultCap, err)
 	}
 	return ""
 }
