@@ -13,17 +13,18 @@ import (
 	"github.com/redisleak/redisleak/tracker"
 )
 
-// kinds are the checkout kinds, in the order of [tracker.Kind]. Every one is
-// exported for every client, 0 when there is none, so that a series does not
-// appear and vanish as checkouts come and go.
+// kinds are the checkout kinds a client makes, in the order of
+// [tracker.Kind]. Every one is exported for every client, 0 when there is
+// none, so that a series does not appear and vanish as checkouts come and go.
+// A client never holds a checkout of kind client (its own drop is counted by
+// its tracker, redisleak_tracker_dropped_total) nor socket: those would be
+// series always 0.
 var kinds = []tracker.Kind{
 	tracker.KindCommand,
 	tracker.KindBlocking,
 	tracker.KindPipeline,
 	tracker.KindConn,
 	tracker.KindPubSub,
-	tracker.KindClient,
-	tracker.KindSocket,
 }
 
 // Label values of redisleak_open_connections' kind, after [pool.OpenByKind].
@@ -77,11 +78,11 @@ var (
 			"costing the pool reconnects; reuse Pub/Subs or raise the cap.",
 		clientLabels, nil)
 	descOutstanding = prometheus.NewDesc("redisleak_outstanding_checkouts",
-		"The client's checkouts outstanding now, by kind (command, blocking, pipeline, conn, pubsub, client, socket). "+
+		"The client's checkouts outstanding now, by kind (command, blocking, pipeline, conn, pubsub). "+
 			"Commands and pipelines come and go; conn or pubsub that only grows is a leak of Conns or Pub/Subs not closed: the client's Report (or the tracker's HTTP handler) names their call sites.",
 		clientKindLabels, nil)
 	descOldest = prometheus.NewDesc("redisleak_oldest_checkout_age_seconds",
-		"Age of the client's oldest outstanding checkout of each kind, 0 when there is none. "+
+		"Age of the client's oldest outstanding checkout of each kind not yet reported as a definite leak (redisleak_dropped_checkouts counts those), 0 when there is none. "+
 			"A command, pipeline or blocking age that keeps growing is a stuck call; a conn or pubsub age of hours is a connection someone forgot, unless it is meant to live that long.",
 		clientKindLabels, nil)
 	descDropped = prometheus.NewDesc("redisleak_dropped_checkouts",
@@ -315,7 +316,9 @@ func collectClient(ch chan<- prometheus.Metric, name string, cl *pool.Client) {
 			per[g.Kind] = b
 		}
 		b.count += g.Count
-		b.oldest = max(b.oldest, g.Oldest.Seconds())
+		if g.Dropped < g.Count { // the oldest may be a dropped one: an age alert would never clear
+			b.oldest = max(b.oldest, g.Oldest.Seconds())
+		}
 	}
 	for k, b := range per {
 		gauge(descOutstanding, float64(b.count), name, k.String())

@@ -25,7 +25,7 @@ import (
 
 const maxConns = 8
 
-var kinds = []string{"command", "blocking", "pipeline", "conn", "pubsub", "client", "socket"}
+var kinds = []string{"command", "blocking", "pipeline", "conn", "pubsub"}
 
 // newClient returns a client of a fresh miniredis with a tracker of its own,
 // closed at the end of the test.
@@ -137,10 +137,10 @@ func TestCollectorCountsConnsAndPubSubs(t *testing.T) {
 	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
 		t.Fatalf("lint: %v %+v", err, problems)
 	}
-	// 26 series per client (1+3+1+1 gauges, 5 counters, 7+7 per kind, 1
+	// 22 series per client (1+3+1+1 gauges, 5 counters, 5+5 per kind, 1
 	// dropped), 4 per tracker.
-	if n := testutil.CollectAndCount(c); n != 30 {
-		t.Errorf("CollectAndCount = %d, want 30", n)
+	if n := testutil.CollectAndCount(c); n != 26 {
+		t.Errorf("CollectAndCount = %d, want 26", n)
 	}
 	if n := testutil.CollectAndCount(c, "redisleak_outstanding_checkouts"); n != len(kinds) {
 		t.Errorf("outstanding series = %d, want one per kind (%d)", n, len(kinds))
