@@ -22,8 +22,8 @@ import (
 // error whether a command waited for a socket or read too long; the accessors
 // below read the little the library needs. Each returns an error (or a
 // neutral answer) instead of panicking when an upgrade of go-redis changes
-// what it reads; TestGoRedisInternals, and the root package's
-// TestCapDeadlineWhileWaiting for the function names, fail then. What each
+// what it reads; TestGoRedisInternals, and TestCapDeadlineWhileWaiting for the
+// function names, fail then. What each
 // fallback keeps, and what it loses:
 //
 //   - pubsubHooksOf (PubSub.exit, PubSub.newConn): without it a Pub/Sub is

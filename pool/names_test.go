@@ -1,4 +1,4 @@
-package redisleak_test
+package pool_test
 
 import (
 	"bytes"

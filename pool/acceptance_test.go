@@ -1,4 +1,4 @@
-package redisleak_test
+package pool_test
 
 import (
 	"context"
@@ -9,24 +9,15 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/redisleak/redisleak/internal/testserver"
 	"github.com/redisleak/redisleak/pool"
 	"github.com/redisleak/redisleak/tracker"
 )
 
-// options returns the go-redis options of the tests. Maintenance
-// notifications (a Redis Enterprise feature that redis-server 7.0 lacks) are
-// off: in their default auto mode, go-redis v9.23 writes the shared config
-// without a common lock when two Conns initialise sockets at once, a data race
-// of go-redis's own that -race reports.
-func options(srv *testserver.Server) *redis.Options {
-	return &redis.Options{
-		Addr:                     srv.Addr(),
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	}
-}
+// options returns the go-redis options of the tests for srv (see
+// testOptions).
+func options(srv *testserver.Server) *redis.Options { return testOptions(srv.Addr()) }
 
 // newClient returns a client of srv with its own tracker, so that a test sees
 // only its own checkouts.
@@ -40,12 +31,6 @@ func newClient(t *testing.T, srv *testserver.Server, opts ...pool.Option) *pool.
 	return c
 }
 
-// line returns the line it is called from.
-func line() int {
-	_, _, l, _ := runtime.Caller(1)
-	return l
-}
-
 // leakConns opens n dedicated connections, uses them, and forgets to close
 // them. It returns them so the test keeps them reachable, and the line that
 // opened them.
@@ -53,7 +38,7 @@ func leakConns(ctx context.Context, t *testing.T, c *pool.Client, n int) ([]*poo
 	var conns []*pool.Conn
 	var at int
 	for range n {
-		cn, l := c.Conn(), line()
+		cn, l := c.Conn(), thisLine()
 		at = l
 		if err := cn.Ping(ctx).Err(); err != nil {
 			t.Fatal(err)
@@ -65,7 +50,7 @@ func leakConns(ctx context.Context, t *testing.T, c *pool.Client, n int) ([]*poo
 
 // leakPubSub subscribes and forgets to close the subscription.
 func leakPubSub(ctx context.Context, t *testing.T, c *pool.Client) (*redis.PubSub, int) {
-	ps, l := c.Subscribe(ctx, "news"), line()
+	ps, l := c.Subscribe(ctx, "news"), thisLine()
 	if _, err := ps.Receive(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -143,9 +128,9 @@ func TestCloseReportsLeaks(t *testing.T) {
 	if len(groups) != 2 {
 		t.Fatalf("report has %d groups, want 2:\n%s", len(groups), leak.Report)
 	}
-	checkGroup(t, groups[0], tracker.KindConn, 3, "redisleak_test.leakConns", connLine)
-	checkGroup(t, groups[1], tracker.KindPubSub, 1, "redisleak_test.leakPubSub", psLine)
-	if !strings.Contains(err.Error(), "pool_test.go:") {
+	checkGroup(t, groups[0], tracker.KindConn, 3, "pool_test.leakConns", connLine)
+	checkGroup(t, groups[1], tracker.KindPubSub, 1, "pool_test.leakPubSub", psLine)
+	if !strings.Contains(err.Error(), "acceptance_test.go:") {
 		t.Errorf("error text does not name the leaking file:line:\n%v", err)
 	}
 	runtime.KeepAlive(conns)
@@ -157,8 +142,8 @@ func checkGroup(t *testing.T, g tracker.Group, kind tracker.Kind, count int, fun
 	if g.Kind != kind || g.Count != count {
 		t.Errorf("group = %d × %s, want %d × %s", g.Count, g.Kind, count, kind)
 	}
-	if !strings.HasSuffix(g.Site.Function, function) || !strings.HasSuffix(g.Site.File, "/pool_test.go") || g.Site.Line != line {
-		t.Errorf("group %s site = %s:%d (%s), want pool_test.go:%d (%s)", kind, g.Site.File, g.Site.Line, g.Site.Function, line, function)
+	if !strings.HasSuffix(g.Site.Function, function) || !strings.HasSuffix(g.Site.File, "/acceptance_test.go") || g.Site.Line != line {
+		t.Errorf("group %s site = %s:%d (%s), want acceptance_test.go:%d (%s)", kind, g.Site.File, g.Site.Line, g.Site.Function, line, function)
 	}
 	if len(g.Stack) == 0 || g.Stack[0] != g.Site {
 		t.Errorf("group %s stack does not start at its site: %v", kind, g.Stack)
@@ -199,7 +184,7 @@ func TestCloseCleanProgram(t *testing.T) {
 // created the client it drops.
 func clientPerCall(ctx context.Context, t *testing.T, addr string, tr *tracker.Tracker) int {
 	c, err := pool.NewClient(&redis.Options{Addr: addr}, pool.WithTracker(tr))
-	at := line() - 1
+	at := thisLine() - 1
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +216,7 @@ func TestDroppedClientReported(t *testing.T) {
 	if g.Count != 4 || g.Dropped != 4 {
 		t.Fatalf("dropped clients group = %+v, want 4 dropped; report:\n%s", g, tr.Report())
 	}
-	if !strings.HasSuffix(g.Site.Function, "redisleak_test.clientPerCall") || g.Site.Line != at {
+	if !strings.HasSuffix(g.Site.Function, "pool_test.clientPerCall") || g.Site.Line != at {
 		t.Fatalf("dropped client site = %s:%d (%s), want line %d", g.Site.File, g.Site.Line, g.Site.Function, at)
 	}
 
@@ -389,12 +374,12 @@ func TestDroppedConnAndPubSubReported(t *testing.T) {
 	ctx := context.Background()
 	var connLine, psLine int
 	func() {
-		cn, l := c.Conn(), line()
+		cn, l := c.Conn(), thisLine()
 		connLine = l
 		if err := cn.Ping(ctx).Err(); err != nil {
 			t.Fatal(err)
 		}
-		ps, l := c.Subscribe(ctx, "ch"), line()
+		ps, l := c.Subscribe(ctx, "ch"), thisLine()
 		psLine = l
 		if _, err := ps.Receive(ctx); err != nil {
 			t.Fatal(err)

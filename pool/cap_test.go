@@ -1,4 +1,4 @@
-package redisleak_test
+package pool_test
 
 import (
 	"context"
@@ -371,7 +371,7 @@ func TestCapRefusalNamesHolders(t *testing.T) {
 		t.Errorf("LimitError{Max: %d, Open: %d}, want 2 and 2", limit.Max, limit.Open)
 	}
 	text := err.Error()
-	for _, want := range []string{"2 of 2 slots held (2 open: 2 by Conns", "2 × conn", fmt.Sprintf("pool_test.go:%d", connLine)} {
+	for _, want := range []string{"2 of 2 slots held (2 open: 2 by Conns", "2 × conn", fmt.Sprintf("acceptance_test.go:%d", connLine)} {
 		if !strings.Contains(text, want) {
 			t.Errorf("refusal text lacks %q:\n%s", want, text)
 		}
@@ -446,7 +446,7 @@ func TestCapDeadlineWhileWaiting(t *testing.T) {
 		if waited < 150*time.Millisecond || waited > 5*time.Second {
 			t.Errorf("%s waited %s, want about its deadline (150ms)", tc.name, waited)
 		}
-		if want := fmt.Sprintf("pool_test.go:%d", connLine); !strings.Contains(err.Error(), want) {
+		if want := fmt.Sprintf("acceptance_test.go:%d", connLine); !strings.Contains(err.Error(), want) {
 			t.Errorf("%s refusal does not name the holder's line %d:\n%s", tc.name, connLine, err)
 		}
 	}
