@@ -633,3 +633,35 @@ func TestSubscribeBehindLatency(t *testing.T) {
 		t.Errorf("stats %+v: more slots held than the cap", s)
 	}
 }
+
+// TestPubSubThroughEmbeddedClient: a Pub/Sub opened through the embedded
+// *redis.Client is not tracked as the client's own are, but it is counted
+// under the cap and reported, with its call site, until its socket closes.
+func TestPubSubThroughEmbeddedClient(t *testing.T) {
+	srv := testserver.Redis(t)
+	logs := &logRecorder{}
+	c := claimClient(t, testOptions(srv.Addr()), logs)
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Ping(ctx).Err(); err != nil { // a pooled socket: not reported
+		t.Fatal(err)
+	}
+	ps, line := c.Client.Subscribe(ctx, "ch"), thisLine()
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := c.Report()
+	if len(r.Groups) != 1 || r.Groups[0].Kind != tracker.KindSocket || r.Groups[0].Site.Line != line {
+		t.Fatalf("report %s; want one socket at claims_test.go:%d", r, line)
+	}
+	if s := c.Stats(); s.Open.PubSub != 1 || s.Open.Pool != 1 {
+		t.Errorf("Stats().Open = %+v, want 1 Pub/Sub and 1 pooled socket", s.Open)
+	}
+	if len(logs.find("redisleak: a Pub/Sub was opened through the embedded *redis.Client: it is counted under the cap and reported as a socket until its socket closes, but its Subscribe and Close are not tracked; use the client's own Subscribe")) != 1 {
+		t.Error("no WARN about the Pub/Sub opened through the embedded client")
+	}
+	_ = ps.Close()
+	if n := c.Report().Len(); n != 0 {
+		t.Errorf("%d checkouts after the Pub/Sub closed, want 0", n)
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redisleak/redisleak/internal/stack"
 	"github.com/redisleak/redisleak/tracker"
 )
 
@@ -60,6 +61,7 @@ type state struct {
 	closeCtx       context.Context // done once Close began: ends waits and the Pub/Sub watchers
 	cancelClose    context.CancelFunc
 	warnPubSubOnce sync.Once
+	untrackedOnce  sync.Once // one WARN for Pub/Subs opened through the embedded client
 	warm           sync.Once // a first command on the client, before the first reservation
 
 	clientCleanup runtime.Cleanup // reports the client if dropped; set by NewClient, stopped by Close
@@ -121,6 +123,7 @@ func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 	}
 	st.inner.Store(&inner)
 	st.lim = newLimiter(set.maxConnections, set.pubsubShare, set.poolTimeout, cfg.drainTimeout, st.closeCtx)
+	st.lim.untracked = untrackedOf(weak.Make(st))
 	o.Dialer = st.lim.dialer(st.dial, st.refuseSlot)
 	if !cfg.connNamesOff {
 		o.OnConnect = st.onConnect(o.OnConnect)
@@ -198,6 +201,63 @@ func contextDialer(o *redis.Options) dialFunc {
 	}
 }
 
+// untrackedOf is state.untrackedPubSub for the limiter, which must not keep
+// the client reachable (the client's cleanup holds the limiter).
+func untrackedOf(st weak.Pointer[state]) func() (tracker.Token, bool) {
+	return func() (tracker.Token, bool) {
+		if st := st.Value(); st != nil {
+			return st.untrackedPubSub()
+		}
+		return tracker.Token{}, false
+	}
+}
+
+// untrackedPubSub tells, for a dial the library did not make itself, whether
+// it runs on a caller's goroutine: go-redis dials pooled sockets on goroutines
+// of its own, and only a Pub/Sub's dial on the caller's, so such a dial is a
+// Pub/Sub opened through the embedded *redis.Client, which the library does
+// not track. It is checked out as a socket, with the caller's stack, until
+// the socket closes.
+func (st *state) untrackedPubSub() (tracker.Token, bool) {
+	var pcs [maxCallers]uintptr
+	n := runtime.Callers(2, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		if isCallerCode(f) {
+			break
+		}
+		if !more {
+			return tracker.Token{}, false // a goroutine of go-redis's
+		}
+	}
+	tok := st.scope.CheckoutStack(context.Background(), tracker.KindSocket, untrackedOp, 0)
+	st.untrackedOnce.Do(func() {
+		site, _ := tok.Site()
+		st.log.Warn("redisleak: a Pub/Sub was opened through the embedded *redis.Client: it is counted under the cap and reported as a socket until its socket closes, but its Subscribe and Close are not tracked; use the client's own Subscribe",
+			"client", st.scope.Name(), "origin", site.String())
+	})
+	return tok, true
+}
+
+// isCallerCode reports whether a frame is the caller's code: neither the
+// runtime's, the standard library's, go-redis's nor the library's.
+func isCallerCode(f runtime.Frame) bool {
+	if stack.IsRuntime(f.Function) || stack.IsLibrary(f.Function, f.File) {
+		return false
+	}
+	pkg := stack.PackagePath(f.Function)
+	first, _, _ := strings.Cut(pkg, "/")
+	return pkg == "main" || strings.Contains(first, ".")
+}
+
+// untrackedOp names the checkout of a Pub/Sub opened through the embedded
+// *redis.Client.
+const untrackedOp = "pubsub through *redis.Client"
+
+// maxCallers bounds the frames untrackedPubSub looks at.
+const maxCallers = 32
+
 // checkConnsOf is state.checkConns for the watch, which must not keep the
 // client reachable.
 func checkConnsOf(st weak.Pointer[state]) func() {
@@ -274,7 +334,7 @@ func (st *state) close() error {
 
 	st.sweepConns()
 	leaked := st.scope.Report().Filter(func(g tracker.Group) bool {
-		return g.Kind == tracker.KindConn || g.Kind == tracker.KindPubSub ||
+		return g.Kind == tracker.KindConn || g.Kind == tracker.KindPubSub || g.Kind == tracker.KindSocket ||
 			(g.Kind == tracker.KindBlocking && strings.HasSuffix(g.Op, waitsForever))
 	})
 	st.cancelClose()

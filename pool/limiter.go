@@ -11,6 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/redisleak/redisleak/tracker"
 )
 
 // role is who holds an open socket.
@@ -63,6 +65,12 @@ type limiter struct {
 	// stop is done once the client's Close began: dials and slot waits in
 	// flight are cancelled, and drains end at once.
 	stop context.Context
+
+	// untracked, when set, is asked about every dial the library did not
+	// mark (see pubsubDial): one made on a caller's goroutine is a Pub/Sub
+	// opened through the embedded go-redis client, and untracked returns
+	// the checkout to end when its socket closes.
+	untracked func() (tracker.Token, bool)
 
 	// Dials and drains in flight. Close waits for them, so that after it no
 	// slot is held and no goroutine of the library runs.
@@ -257,11 +265,17 @@ func (l *limiter) dialer(inner dialFunc, refuse func(context.Context, error) err
 			return nil, err
 		}
 		r := rolePool
-		if ctx.Value(pubsubDial{}) != nil {
+		var tok tracker.Token
+		switch {
+		case ctx.Value(pubsubDial{}) != nil:
 			r = rolePubSub
+		case l.untracked != nil:
+			if t, ok := l.untracked(); ok {
+				r, tok = rolePubSub, t
+			}
 		}
 		l.open[r].Add(1)
 		l.dialing.Add(-1)
-		return newSocket(conn, l, r), nil
+		return newSocket(conn, l, r, tok), nil
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/redisleak/redisleak/tracker"
 )
 
 // DefaultDrainTimeout is how long, unless [WithDrainTimeout] says otherwise,
@@ -38,6 +40,9 @@ type sockState struct {
 	role   role // who holds the socket; counted in limiter.open while open
 	closed bool
 	done   atomic.Bool // closed, readable without the lock
+	// tok is the checkout of a Pub/Sub opened through the embedded go-redis
+	// client, which only the socket's close ends; zero otherwise.
+	tok tracker.Token
 }
 
 // socketIDs gives out socket ids. It counts for the whole process rather than
@@ -65,13 +70,14 @@ type backstop struct {
 	state *sockState
 }
 
-func newSocket(inner net.Conn, lim *limiter, r role) net.Conn {
-	s := &socket{Conn: inner, lim: lim, id: socketIDs.Add(1), state: &sockState{role: r}}
+func newSocket(inner net.Conn, lim *limiter, r role, tok tracker.Token) net.Conn {
+	s := &socket{Conn: inner, lim: lim, id: socketIDs.Add(1), state: &sockState{role: r, tok: tok}}
 	s.cleanup = runtime.AddCleanup(s, func(b backstop) {
 		_ = b.conn.Close()
 		b.state.mu.Lock()
 		r := b.state.role
 		b.state.mu.Unlock()
+		b.state.tok.Release()
 		b.lim.open[r].Add(-1)
 		b.lim.collected.Add(1)
 		b.lim.releaseSlot()
@@ -128,6 +134,7 @@ func (s *socket) Close() error {
 	r := st.role
 	st.mu.Unlock()
 	s.cleanup.Stop()
+	st.tok.Release()
 
 	cw, ok := s.Conn.(interface{ CloseWrite() error })
 	if s.lim.sem == nil || !ok || !s.lim.begin() {
