@@ -21,6 +21,7 @@ type config struct {
 	settle        time.Duration
 	goroutines    bool
 	goleakOptions []goleak.Option
+	cleanup       func(exitCode int) // VerifyTestMain's, before its check
 }
 
 // defaultSettle is how long a check retries before it flags: a connection
@@ -125,4 +126,12 @@ func (c *config) ignored(co tracker.Checkout) bool {
 		}
 	}
 	return false
+}
+
+// Cleanup sets a function [VerifyTestMain] runs after the tests and before
+// its check, with the tests' exit code: the place to close the package-level
+// clients the tests share, which would otherwise be reported as leaks. Like
+// goleak.Cleanup, it applies to VerifyTestMain only.
+func Cleanup(f func(exitCode int)) Option {
+	return func(c *config) { c.cleanup = f }
 }

@@ -87,7 +87,7 @@ func (c *config) find(ownerOf func(tracker.Checkout) owner) error {
 		if len(mine)+len(unknown) == 0 {
 			return c.findGoroutines()
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || settled(mine, unknown, c.settle) {
 			reported.add(mine)
 			reported.add(unknown)
 			return errors.Join(leakError(mine, unknown), c.findGoroutines())
@@ -95,6 +95,20 @@ func (c *config) find(ownerOf func(tracker.Checkout) owner) error {
 		time.Sleep(delay)
 		delay = min(2*delay, 100*time.Millisecond)
 	}
+}
+
+// settled reports whether waiting longer cannot change the answer: every
+// checkout found has been outstanding for the whole settle time already, so
+// none is one being returned right now.
+func settled(mine, unknown []tracker.Checkout, settle time.Duration) bool {
+	for _, cs := range [][]tracker.Checkout{mine, unknown} {
+		for _, c := range cs {
+			if time.Since(c.Start) < settle {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // reported are the checkouts a check has reported already. A leak fails the

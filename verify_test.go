@@ -229,6 +229,9 @@ func TestVerifyTestMain(t *testing.T) {
 	if out, err := run("0"); err != nil {
 		t.Fatalf("clean run failed: %v\n%s", err, out)
 	}
+	if out, err := run("cleanup"); err != nil {
+		t.Fatalf("a Conn closed by the Cleanup option was reported: %v\n%s", err, out)
+	}
 	out, err := run("1")
 	if err == nil || !strings.Contains(out, "leaks found after the tests passed") || !strings.Contains(out, "testmaincheck.TestMaybeLeak") {
 		t.Fatalf("leaking run: err %v\n%s", err, out)
