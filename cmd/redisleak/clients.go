@@ -165,8 +165,15 @@ func analyzeClients(all []Client, now time.Time, opts AnalyzeOptions) Report {
 			idle = append(idle, c)
 		}
 		group(byHost, c.Host()).add(c, isIdle)
-		group(byName, c.Name).add(c, isIdle)
-		if n, ok := connname.Parse(c.Name); ok {
+		// A socket named by redisleak has a name of its own; by name, it
+		// counts under its client's name, as the sockets of any other pool.
+		n, named := connname.Parse(c.Name)
+		name := c.Name
+		if named {
+			name = n.Client
+		}
+		group(byName, name).add(c, isIdle)
+		if named {
 			key := n.Process()
 			group(byProcess, key).add(c, isIdle)
 			sockets[key] = append(sockets[key], namedSocket{name: c.Name, id: n.Socket, idle: isIdle})
