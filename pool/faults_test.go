@@ -277,27 +277,25 @@ func clientSockets(ctx context.Context, admin *redis.Client) ([]testserver.Clien
 
 // do runs a control command, failing the test if the fault could not be
 // injected or undone.
-func (e *faultEnv) do(args ...any) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := e.control.Do(ctx, args...).Err(); err != nil {
-		e.t.Errorf("fault control %v: %v", args, err)
-	}
-}
+func (e *faultEnv) do(args ...any) { e.checkControl(args, e.controlCommand(args)) }
 
 // background runs a control command that blocks the server, while the
 // phase goes on; end waits for it.
 func (e *faultEnv) background(args ...any) (end func()) {
 	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		done <- e.control.Do(ctx, args...).Err()
-	}()
-	return func() {
-		if err := <-done; err != nil {
-			e.t.Errorf("fault control %v: %v", args, err)
-		}
+	go func() { done <- e.controlCommand(args) }()
+	return func() { e.checkControl(args, <-done) }
+}
+
+func (e *faultEnv) controlCommand(args []any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return e.control.Do(ctx, args...).Err()
+}
+
+func (e *faultEnv) checkControl(args []any, err error) {
+	if err != nil {
+		e.t.Errorf("fault control %v: %v", args, err)
 	}
 }
 
