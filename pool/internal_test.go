@@ -368,3 +368,34 @@ func TestRefusesNames(t *testing.T) {
 		}
 	}
 }
+
+// A dial whose context ended may have reached the server: its slot is held,
+// as draining, for a moment before it goes back.
+func TestFailedDialGrace(t *testing.T) {
+	ln := listen(t)
+	lim := testLimiter(1, time.Second)
+	slow := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	dial := lim.dialer(slow, func(_ context.Context, err error) error { return err })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if _, err := dial(ctx, "tcp", ln.Addr().String()); err == nil {
+		t.Fatal("dial succeeded")
+	}
+	if c := lim.counts(); c.held != 1 || c.draining != 1 {
+		t.Errorf("after a dial whose context ended: %d held, %d draining; want 1 and 1", c.held, c.draining)
+	}
+	lim.waitIdle()
+	if c := lim.counts(); c.held != 0 || c.draining != 0 {
+		t.Errorf("after the grace: %d held, %d draining; want 0 and 0", c.held, c.draining)
+	}
+	// A dial refused by the network gives its slot back at once.
+	if _, err := lim.dialer(dialTCP, func(_ context.Context, err error) error { return err })(context.Background(), "tcp", "127.0.0.1:1"); err == nil {
+		t.Fatal("dial to a closed port succeeded")
+	}
+	if c := lim.counts(); c.held != 0 {
+		t.Errorf("after a refused dial: %d held, want 0", c.held)
+	}
+}

@@ -216,6 +216,33 @@ func (l *limiter) releaseSlot() {
 	}
 }
 
+// dialGrace is how long the slot of a dial whose context ended stays held:
+// the connect may have completed as the context ended, and the server then
+// counts the connection until it reads the close Go sent on it.
+const dialGrace = 100 * time.Millisecond
+
+// releaseFailedDial gives back the slot of a failed dial: at once when the
+// dial failed by itself (refused, unreachable), and after dialGrace, counted as
+// draining, when its context ended, since the server may have accepted it.
+func (l *limiter) releaseFailedDial(ctx context.Context) {
+	if ctx.Err() == nil || l.sem == nil || !l.begin() {
+		l.releaseSlot()
+		return
+	}
+	l.draining.Add(1)
+	go func() {
+		defer l.end()
+		t := time.NewTimer(dialGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-l.stop.Done():
+		}
+		l.draining.Add(-1)
+		l.releaseSlot()
+	}()
+}
+
 // takeShare takes a place of the Pub/Sub share, if one is free.
 func (l *limiter) takeShare() bool {
 	for {
@@ -261,7 +288,7 @@ func (l *limiter) dialer(inner dialFunc, refuse func(context.Context, error) err
 				l.failedAt.Store(time.Now().UnixNano())
 			}
 			l.dialing.Add(-1)
-			l.releaseSlot()
+			l.releaseFailedDial(ctx)
 			return nil, err
 		}
 		r := rolePool
