@@ -1,14 +1,23 @@
 package pool_test
 
-// The fault suite runs a capped client against real parts, a redis-server
-// behind Toxiproxy, while faults come and go: latency, resets, stalls, sliced
-// replies, the proxy going down, the server killing, pausing, sleeping,
-// refusing new clients, restarting and asking for a password. Whatever the
-// fault, the client must never hold more slots than the cap, never refuse a
-// caller while a slot is free, and hold nothing, client- or server-side, once
-// closed. TestFaults checks that in about half a minute; TestFaultSoak cycles
-// through the faults for as long as REDISLEAK_SOAK says and reports what the
-// server saw, which RELIABILITY.md records.
+// The fault suite runs a capped client against a real redis-server while
+// faults come and go. It runs in two routes, one after the other:
+//
+//   - proxied: the client connects through Toxiproxy, which injects the
+//     network faults: latency, resets, stalls, sliced replies, the proxy
+//     going down;
+//   - direct: the client connects straight to redis-server, which injects
+//     its own faults: killing, pausing, sleeping, refusing new clients,
+//     restarting and asking for a password. With no proxy between them, the
+//     server is the peer that confirms the client's closes, so what the
+//     server lists is what the cap bounds.
+//
+// Whatever the fault, the client must never hold more slots than the cap,
+// never refuse a caller while a slot is free, and hold nothing, client- or
+// server-side, once closed. TestFaults checks that in about half a minute;
+// TestFaultSoak cycles through the faults for as long as REDISLEAK_SOAK says,
+// half of it in each route, and reports what the server saw, phase by phase,
+// which RELIABILITY.md records.
 
 import (
 	"cmp"
@@ -48,8 +57,28 @@ const (
 	soakEnv = "REDISLEAK_SOAK"
 )
 
+// route is how the client under test reaches the server, and so which
+// faults a run injects.
+type route int
+
+const (
+	proxied route = iota // through Toxiproxy, under the network faults
+	direct               // straight to redis-server, under the server's faults
+)
+
+// routes are the routes the tests run, in order.
+var routes = []route{proxied, direct}
+
+func (rt route) String() string {
+	if rt == direct {
+		return "direct"
+	}
+	return "proxied"
+}
+
 // faultPlan is how long and how hard a fault run goes.
 type faultPlan struct {
+	route      route
 	clientName string        // the prefix of the client's sockets' names on the server
 	commanders int           // goroutines running commands and pipelines
 	faultFor   time.Duration // how long each fault lasts
@@ -57,17 +86,15 @@ type faultPlan struct {
 	total      time.Duration // cycle through the faults until this much time passed; 0: once
 }
 
-// TestFaults runs every fault once and checks the cap's invariants, none of
-// which depends on the machine's speed.
+// TestFaults runs every fault once, in its route, and checks the cap's
+// invariants, none of which depends on the machine's speed.
 func TestFaults(t *testing.T) {
-	r := runFaults(t, faultPlan{
+	runRoutes(t, faultPlan{
 		clientName: "faults",
 		commanders: 60,
 		faultFor:   1500 * time.Millisecond,
 		normalFor:  500 * time.Millisecond,
 	})
-	r.log(t)
-	r.check(t)
 }
 
 // TestFaultSoak cycles through the faults for the duration in
@@ -75,8 +102,8 @@ func TestFaults(t *testing.T) {
 //
 //	REDISLEAK_SOAK=10m go test -run TestFaultSoak -v -timeout 30m ./pool/
 //
-// It reports what the server and the client saw, and asserts what TestFaults
-// does.
+// It spends half of the duration in each route, reports what the server and
+// the client saw in each, and asserts what TestFaults does.
 func TestFaultSoak(t *testing.T) {
 	v := os.Getenv(soakEnv)
 	if v == "" {
@@ -86,21 +113,35 @@ func TestFaultSoak(t *testing.T) {
 	if err != nil || d <= 0 {
 		t.Fatalf("%s=%q: want a positive duration such as 10m", soakEnv, v)
 	}
-	r := runFaults(t, faultPlan{
+	runRoutes(t, faultPlan{
 		clientName: "soak",
 		commanders: 100,
 		faultFor:   8 * time.Second,
 		normalFor:  4 * time.Second,
-		total:      d,
+		total:      d / time.Duration(len(routes)),
 	})
-	r.log(t)
-	r.check(t)
+}
+
+// runRoutes runs plan in each route, one after the other, as subtests named
+// after the routes, and logs and checks each run.
+func runRoutes(t *testing.T, plan faultPlan) {
+	for _, rt := range routes {
+		t.Run(rt.String(), func(t *testing.T) {
+			p := plan
+			p.route = rt
+			p.clientName = plan.clientName + "-" + rt.String()
+			r := runFaults(t, p)
+			r.log(t)
+			r.check(t)
+		})
+	}
 }
 
 // faultResult is what a fault run measured.
 type faultResult struct {
 	plan     faultPlan
 	duration time.Duration
+	runs     map[string]int // how many times each phase ran
 	slots    slotSamples
 	server   serverSamples
 	calls    callTally
@@ -112,8 +153,8 @@ type faultResult struct {
 	goroutinesAfter   int
 }
 
-// runFaults runs plan's workload and faults against a capped client behind
-// Toxiproxy, closes the client, and returns what it measured.
+// runFaults runs plan's workload and its route's faults against a capped
+// client, closes the client, and returns what it measured.
 func runFaults(t *testing.T, plan faultPlan) *faultResult {
 	// go-redis logs every failed dial and reconnect to stderr: thousands of
 	// lines that would bury the results.
@@ -121,7 +162,10 @@ func runFaults(t *testing.T, plan faultPlan) *faultResult {
 	t.Cleanup(logging.Enable)
 
 	srv := testserver.Redis(t, "--enable-debug-command", "local")
-	proxy := testserver.Toxiproxy(t, srv.Addr())
+	var proxy *testserver.Proxy
+	if plan.route == proxied {
+		proxy = testserver.Toxiproxy(t, srv.Addr())
+	}
 	env := newFaultEnv(t, srv, proxy)
 	r := &faultResult{plan: plan, goroutinesBefore: runtime.NumGoroutine()}
 	run := startRun(t, env, plan)
@@ -129,7 +173,7 @@ func runFaults(t *testing.T, plan faultPlan) *faultResult {
 	defer run.stop()
 
 	began := time.Now()
-	drive(env, plan, &run.phase)
+	r.runs = drive(env, plan, &run.phase)
 	r.duration = time.Since(began)
 
 	run.stop()
@@ -168,10 +212,10 @@ func (r *faultResult) log(t *testing.T) {
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	row := func(name, format string, args ...any) { fmt.Fprintf(w, "%s\t%s\n", name, fmt.Sprintf(format, args...)) }
 	c := r.calls
-	row("run", "%s: cap %d, PoolSize %d, %d commanders, 4 subscribers, 3 Conn loops; faults %s, normal %s", r.duration.Round(time.Second), faultCap, faultPoolSize, r.plan.commanders, r.plan.faultFor, r.plan.normalFor)
+	row("run", "%s, %s: cap %d, PoolSize %d, %d commanders, 4 subscribers, 3 Conn loops; faults %s, normal %s", r.plan.route, r.duration.Round(time.Second), faultCap, faultPoolSize, r.plan.commanders, r.plan.faultFor, r.plan.normalFor)
 	row("server CLIENT LIST samples", "%d, %.0f/s (%d failed while the server was unreachable or busy)", r.server.samples, float64(r.server.samples)/r.duration.Seconds(), r.server.errors)
 	row("server: most sockets of the client", "%d (phase %q)", r.server.max, r.server.maxPhase)
-	row("server: samples above the cap", "%d%s", r.server.over, byPhase(r.server.overByPhase))
+	row("server: samples above the cap", "%d%s", r.server.over, byPhase(r.server.overByPhase()))
 	row("client Stats samples", "%d, %.0f/s", r.slots.samples, float64(r.slots.samples)/r.duration.Seconds())
 	row("client: samples above the cap", "%d%s", r.slots.violations, byPhase(r.slots.byPhase))
 	row("calls", "%d (%d failed)", c.calls, c.failed)
@@ -183,7 +227,17 @@ func (r *faultResult) log(t *testing.T) {
 	row("after Close: server sockets", "%d", r.socketsAfterClose)
 	row("goroutines before, after Close", "%d, %d", r.goroutinesBefore, r.goroutinesAfter)
 	_ = w.Flush()
-	t.Log("fault run:\n" + b.String())
+
+	// Every phase, in the order it runs, with the zeros.
+	b.WriteString("\nby phase:\n")
+	w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "phase\truns\tserver samples\tabove the cap\tmost sockets\tclient above the cap\n")
+	for _, p := range phaseNames(r.plan.route) {
+		s := r.server.byPhase[p]
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\n", p, r.runs[p], s.samples, s.over, s.max, r.slots.byPhase[p])
+	}
+	_ = w.Flush()
+	t.Logf("fault run, %s:\n%s", r.plan.route, b.String())
 }
 
 // byPhase lists counts by phase, largest first.
@@ -224,10 +278,11 @@ func settledGoroutines(before int) int {
 	return runtime.NumGoroutine()
 }
 
-// faultEnv is what the faults act on. observer and control are clients of
-// their own, straight to the server and named as the admin connection, so
-// that the counts of the client's sockets leave them out: observer samples
-// CLIENT LIST and control injects the server-side faults.
+// faultEnv is what the faults act on; proxy is nil in the direct route.
+// observer and control are clients of their own, straight to the server and
+// named as the admin connection, so that the counts of the client's sockets
+// leave them out: observer samples CLIENT LIST and control injects the
+// server-side faults.
 type faultEnv struct {
 	t        *testing.T
 	srv      *testserver.Server
@@ -256,13 +311,22 @@ func (e *faultEnv) adminClient() *redis.Client {
 	return redis.NewClient(opt)
 }
 
+// clientAddr is where the client under test connects: the proxy, or in the
+// direct route the server.
+func (e *faultEnv) clientAddr() string {
+	if e.proxy == nil {
+		return e.srv.Addr()
+	}
+	return e.proxy.Addr
+}
+
 func (e *faultEnv) close() {
 	_ = e.observer.Close()
 	_ = e.control.Close()
 }
 
 // clientSockets lists the server's connections but the admin ones: the
-// client's sockets, through the proxy, named or about to be.
+// client's sockets, direct or through the proxy, named or about to be.
 func clientSockets(ctx context.Context, admin *redis.Client) ([]testserver.ClientInfo, error) {
 	text, err := admin.ClientList(ctx).Result()
 	if err != nil {
@@ -346,59 +410,83 @@ func (e *faultEnv) requirePassword() (end func()) {
 	}
 }
 
-// fault is one fault: start injects it and returns what ends it.
+// fault is one fault: start injects it, in runs of route, and returns what
+// ends it.
 type fault struct {
 	name  string
+	route route
 	start func(*faultEnv) (end func())
 }
 
 func nothing() {}
 
-// faults are the faults a run goes through, in order.
+// faults are the faults the runs go through, in order, each in its route's
+// runs only.
 var faults = []fault{
-	{"latency 1.5s", func(e *faultEnv) func() { return e.proxy.Latency(e.t, 1500*time.Millisecond) }},
-	{"reset_peer", func(e *faultEnv) func() {
+	{"latency 1.5s", proxied, func(e *faultEnv) func() { return e.proxy.Latency(e.t, 1500*time.Millisecond) }},
+	{"reset_peer", proxied, func(e *faultEnv) func() {
 		return e.proxy.AddToxic(e.t, "reset_peer", "downstream", map[string]any{"timeout": 200})
 	}},
 	// Replies stop and connections close after 2s: longer than the
 	// client's deadlines, so its sockets close while the proxy stalls.
-	{"timeout 2s", func(e *faultEnv) func() {
+	{"timeout 2s", proxied, func(e *faultEnv) func() {
 		return e.proxy.AddToxic(e.t, "timeout", "downstream", map[string]any{"timeout": 2000})
 	}},
-	{"slicer", func(e *faultEnv) func() {
+	{"slicer", proxied, func(e *faultEnv) func() {
 		return e.proxy.AddToxic(e.t, "slicer", "downstream", map[string]any{"average_size": 8, "size_variation": 4, "delay": 500})
 	}},
-	{"proxy down", func(e *faultEnv) func() { return e.proxy.Disable(e.t) }},
-	{"CLIENT KILL", func(e *faultEnv) func() { e.killClientSockets(); return nothing }},
-	{"CLIENT PAUSE 1000", func(e *faultEnv) func() { e.do("CLIENT", "PAUSE", "1000"); return nothing }},
-	{"DEBUG SLEEP 3", func(e *faultEnv) func() { return e.background("DEBUG", "SLEEP", "3") }},
-	{"maxclients 4", (*faultEnv).lowMaxClients},
-	{"restart", func(e *faultEnv) func() { e.srv.Restart(e.t); return nothing }},
-	{"requirepass", (*faultEnv).requirePassword},
+	{"proxy down", proxied, func(e *faultEnv) func() { return e.proxy.Disable(e.t) }},
+	{"CLIENT KILL", direct, func(e *faultEnv) func() { e.killClientSockets(); return nothing }},
+	{"CLIENT PAUSE 1000", direct, func(e *faultEnv) func() { e.do("CLIENT", "PAUSE", "1000"); return nothing }},
+	{"DEBUG SLEEP 3", direct, func(e *faultEnv) func() { return e.background("DEBUG", "SLEEP", "3") }},
+	{"maxclients 4", direct, (*faultEnv).lowMaxClients},
+	{"restart", direct, func(e *faultEnv) func() { e.srv.Restart(e.t); return nothing }},
+	{"requirepass", direct, (*faultEnv).requirePassword},
 }
 
-// drive runs the faults in turn, each followed by a normal phase, once or
-// until plan.total has passed, recording the phase's name in phase.
-func drive(e *faultEnv, plan faultPlan, phase *atomic.Pointer[string]) {
+// routeFaults are the faults of rt, in order.
+func routeFaults(rt route) []fault {
+	return slices.DeleteFunc(slices.Clone(faults), func(f fault) bool { return f.route != rt })
+}
+
+// afterFault is the name of the normal phase after the fault named f.
+func afterFault(f string) string { return "normal after " + f }
+
+// phaseNames are the phases of a run in rt, in the order they run.
+func phaseNames(rt route) []string {
+	names := []string{"normal"}
+	for _, f := range routeFaults(rt) {
+		names = append(names, f.name, afterFault(f.name))
+	}
+	return names
+}
+
+// drive runs the faults of plan's route in turn, each followed by a normal
+// phase, once or until plan.total has passed, recording the phase's name in
+// phase. It returns how many times each phase ran.
+func drive(e *faultEnv, plan faultPlan, phase *atomic.Pointer[string]) (runs map[string]int) {
+	runs = map[string]int{}
 	enter := func(name string, d time.Duration) {
 		phase.Store(&name)
+		runs[name]++
 		time.Sleep(d)
 	}
 	enter("normal", plan.normalFor)
 	start := time.Now()
 	for pass := 0; ; pass++ {
-		for _, f := range faults {
+		for _, f := range routeFaults(plan.route) {
 			if pass > 0 && time.Since(start) >= plan.total {
-				return
+				return runs
 			}
 			phase.Store(&f.name)
+			runs[f.name]++
 			end := f.start(e)
 			time.Sleep(plan.faultFor)
 			end()
-			enter("normal after "+f.name, plan.normalFor)
+			enter(afterFault(f.name), plan.normalFor)
 		}
 		if time.Since(start) >= plan.total {
-			return
+			return runs
 		}
 	}
 }
@@ -422,7 +510,7 @@ type faultRun struct {
 	afterClose pool.Stats
 }
 
-// faultClient is the client under test: capped, behind the proxy, honouring
+// faultClient is the client under test: capped, connecting to addr, honouring
 // its callers' deadlines on the wire too, and logging nowhere.
 func faultClient(t *testing.T, addr, name string) *pool.Client {
 	opt := testOptions(addr)
@@ -440,7 +528,7 @@ func faultClient(t *testing.T, addr, name string) *pool.Client {
 }
 
 func startRun(t *testing.T, env *faultEnv, plan faultPlan) *faultRun {
-	r := &faultRun{env: env, c: faultClient(t, env.proxy.Addr, plan.clientName), calls: &tally{}, quit: make(chan struct{})}
+	r := &faultRun{env: env, c: faultClient(t, env.clientAddr(), plan.clientName), calls: &tally{}, quit: make(chan struct{})}
 	name := "normal"
 	r.phase.Store(&name)
 	for i := range plan.commanders {
@@ -677,14 +765,31 @@ type serverSamples struct {
 	samples, errors int64
 	max             int
 	maxPhase        string
-	over            int64            // samples listing more of the client's sockets than the cap
-	overByPhase     map[string]int64 // over, by the phase they were taken in
+	over            int64                   // samples listing more of the client's sockets than the cap
+	byPhase         map[string]phaseSamples // the samples, by the phase they were taken in
+}
+
+// overByPhase is how many samples were above the cap, by phase.
+func (s serverSamples) overByPhase() map[string]int64 {
+	m := map[string]int64{}
+	for p, ps := range s.byPhase {
+		if ps.over > 0 {
+			m[p] = ps.over
+		}
+	}
+	return m
+}
+
+// phaseSamples is what the server's CLIENT LIST showed in one phase.
+type phaseSamples struct {
+	samples, over int64
+	max           int
 }
 
 // sampleServer lists the server's clients as fast as it can until quit, and
 // counts the client's sockets in each list.
 func sampleServer(observer *redis.Client, phase *atomic.Pointer[string], quit <-chan struct{}) serverSamples {
-	s := serverSamples{overByPhase: map[string]int64{}}
+	s := serverSamples{byPhase: map[string]phaseSamples{}}
 	for !isClosed(quit) {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		list, err := clientSockets(ctx, observer)
@@ -701,10 +806,14 @@ func sampleServer(observer *redis.Client, phase *atomic.Pointer[string], quit <-
 		if n > s.max {
 			s.max, s.maxPhase = n, p
 		}
+		ps := s.byPhase[p]
+		ps.samples++
+		ps.max = max(ps.max, n)
 		if n > faultCap {
 			s.over++
-			s.overByPhase[p]++
+			ps.over++
 		}
+		s.byPhase[p] = ps
 	}
 	return s
 }
