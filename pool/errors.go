@@ -127,7 +127,8 @@ func (st *state) refusal(cause error) error {
 }
 
 // waiting counts the callers waiting for a socket now: for a pool turn or a
-// new pooled socket, for a slot of the cap, or for a Pub/Sub's reservation.
+// new pooled socket (a Pub/Sub's reservation among them), or for a slot of
+// the cap.
 func (st *state) waiting() int { return waitingOf(weak.Make(st.rc), st.lim)(0) }
 
 // waitingOf is state.waiting for the held-too-long watch, which must not keep
@@ -137,7 +138,7 @@ func (st *state) waiting() int { return waitingOf(weak.Make(st.rc), st.lim)(0) }
 // without being counted by go-redis.
 func waitingOf(rc weak.Pointer[redis.Client], lim *limiter) func(inFlight int) int {
 	return func(inFlight int) int {
-		n := int(lim.waiting.Load()) + int(lim.reserving.Load())
+		n := int(lim.waiting.Load())
 		if c := rc.Value(); c != nil {
 			ps := c.PoolStats()
 			n += int(ps.PendingRequests)

@@ -51,7 +51,6 @@ type limiter struct {
 	collected atomic.Int64 // sockets garbage-collected without Close: their client was dropped
 	failedAt  atomic.Int64 // when a dial last failed, in Unix nanoseconds; 0 if none has
 	waiting   atomic.Int64 // callers waiting for a slot now
-	reserving atomic.Int64 // Pub/Subs waiting for a turn of the pool now
 	connBusy  atomic.Int64 // Conns running a command now
 
 	// Waits for a slot, for Stats.

@@ -194,9 +194,7 @@ func (st *state) reserveTurn(ctx context.Context) (*redis.Conn, error) {
 		_ = hold.Close()
 		return nil, fmt.Errorf("redisleak: cannot reserve a pool turn for a Pub/Sub; the go-redis version is not supported: %w", err)
 	}
-	st.lim.reserving.Add(1)
-	err := hold.Ping(wctx).Err()
-	st.lim.reserving.Add(-1)
+	err := hold.Ping(wctx).Err() // go-redis counts its wait for a turn among its pending requests
 	var replied redis.Error
 	if errors.As(err, &replied) && sock.Load() != nil {
 		// The server answered, with an error (an ACL without PING, say):
