@@ -216,6 +216,9 @@ func (r *faultResult) log(t *testing.T) {
 	row("server CLIENT LIST samples", "%d, %.0f/s (%d failed while the server was unreachable or busy)", r.server.samples, float64(r.server.samples)/r.duration.Seconds(), r.server.errors)
 	row("server: most sockets of the client", "%d (phase %q)", r.server.max, r.server.maxPhase)
 	row("server: samples above the cap", "%d%s", r.server.over, byPhase(r.server.overByPhase()))
+	if r.server.first != "" {
+		row("server: first sample above the cap", "%s", r.server.first)
+	}
 	row("client Stats samples", "%d, %.0f/s", r.slots.samples, float64(r.slots.samples)/r.duration.Seconds())
 	row("client: samples above the cap", "%d%s", r.slots.violations, byPhase(r.slots.byPhase))
 	row("calls", "%d (%d failed)", c.calls, c.failed)
@@ -767,6 +770,16 @@ type serverSamples struct {
 	maxPhase        string
 	over            int64                   // samples listing more of the client's sockets than the cap
 	byPhase         map[string]phaseSamples // the samples, by the phase they were taken in
+	first           string                  // the first sample above the cap: its phase and the sockets it listed
+}
+
+// describeSockets tells the sockets of a sample taken in phase apart.
+func describeSockets(phase string, list []testserver.ClientInfo) string {
+	parts := make([]string, len(list))
+	for i, c := range list {
+		parts[i] = fmt.Sprintf("id=%d name=%q age=%s idle=%s flags=%s sub=%d", c.ID, c.Name, c.Age, c.Idle, c.Flags, c.Sub)
+	}
+	return fmt.Sprintf("phase %q, %d sockets: %s", phase, len(list), strings.Join(parts, "; "))
 }
 
 // overByPhase is how many samples were above the cap, by phase.
@@ -812,6 +825,9 @@ func sampleServer(observer *redis.Client, phase *atomic.Pointer[string], quit <-
 		if n > faultCap {
 			s.over++
 			ps.over++
+			if s.first == "" {
+				s.first = describeSockets(p, list)
+			}
 		}
 		s.byPhase[p] = ps
 	}
