@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -308,4 +309,31 @@ func TestConnContextAndName(t *testing.T) {
 	if len(r.Groups) != 1 || !slices.Contains(r.Groups[0].Labels, "req-42") || !slices.Contains(r.Groups[0].Scopes, c.Name()) {
 		t.Errorf("report %+v; want one Conn labelled req-42 of client %s", r.Groups, c.Name())
 	}
+}
+
+// TestProfileLeafIsCaller: in the redisleak.checkouts pprof profile a Conn's
+// stack starts at the caller's own frame, not in the library.
+func TestProfileLeafIsCaller(t *testing.T) {
+	srv := testserver.Any(t)
+	c := claimClient(t, testOptions(srv.Addr()), nil)
+	defer c.Close()
+	cn := c.Conn()
+	defer cn.Close()
+	var b strings.Builder
+	if err := pprof.Lookup(tracker.ProfileName).WriteTo(&b, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, entry := range strings.Split(b.String(), "\n\n") {
+		if !strings.Contains(entry, "TestProfileLeafIsCaller") {
+			continue
+		}
+		// The entry's frames are its lines that start with "#", leaf first.
+		_, frames, _ := strings.Cut(entry, "\n#")
+		leaf, _, _ := strings.Cut(frames, "\n")
+		if !strings.Contains(leaf, "pool_test.TestProfileLeafIsCaller") {
+			t.Errorf("the profile's stack of the Conn starts at %q, want the test function", leaf)
+		}
+		return
+	}
+	t.Fatalf("no entry of this test in the profile:\n%s", b.String())
 }

@@ -159,7 +159,7 @@ func (s *Scope) checkout(ctx context.Context, kind Kind, op string, skip int, wi
 	// pay for its global lock on every call.
 	profiled := withStack && !kind.shortLived()
 	if profiled {
-		checkoutProfile.Add(r, skip+1)
+		checkoutProfile.Add(r, skip+2) // Add counts itself too: the profile starts at the caller, as the captured stack does
 	}
 
 	sh := r.shard
