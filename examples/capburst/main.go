@@ -42,7 +42,7 @@ import (
 const (
 	workers = 50
 	maxConn = 5
-	hold    = 50 * time.Millisecond // each subscriber listens this long
+	hold    = 200 * time.Millisecond // each subscriber listens this long: over twice connCounter's window
 )
 
 func main() { example.Main("capburst", run) }
@@ -165,12 +165,13 @@ func connCounter(ctx context.Context, mr *miniredis.Miniredis, addr string) (cou
 		// wait for the server's lock), so a socket closed and the one opened
 		// right after can overlap in its count; redis-server forgets a client
 		// before it closes the socket, and -addr counts exactly. Read the
-		// count three times over 20ms and keep the lowest: a socket over the
-		// cap for 20ms or more is counted in all three.
+		// count four times over 60ms and keep the lowest: a socket over the
+		// cap for 60ms or more is counted in all four (the lag reached 20ms
+		// under a loaded -race run), and a subscriber held for hold is seen.
 		return func() int {
 			lowest := mr.CurrentConnectionCount()
-			for range 2 {
-				time.Sleep(10 * time.Millisecond)
+			for range 3 {
+				time.Sleep(20 * time.Millisecond)
 				lowest = min(lowest, mr.CurrentConnectionCount())
 			}
 			return lowest
