@@ -76,6 +76,9 @@ type state struct {
 	canceled    atomic.Int64   // reservations abandoned because the caller's context was cancelled
 	lastHolders atomic.Pointer[holders]
 	holdersMu   sync.Mutex // one refusal at a time reads the holders
+	// countWaiting counts the callers waiting, given the commands in
+	// flight; it holds the client weakly, so the watch may keep it.
+	countWaiting func(inFlight int) int
 
 	reclaim     bool          // close abandoned Conns (WithReclaimAbandoned)
 	reclaimIdle time.Duration // and those idle this long, if positive
@@ -129,6 +132,7 @@ func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 		o.OnConnect = st.onConnect(o.OnConnect)
 	}
 	st.rc = redis.NewClient(&o)
+	st.countWaiting = waitingOf(weak.Make(st.rc), st.lim)
 	if opt.Dialer == nil {
 		d := contextDialer(st.rc.Options())
 		st.inner.Store(&d)
@@ -145,7 +149,7 @@ func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 		Log:            cfg.logger,
 		HolderFunction: "github.com/redisleak/redisleak/pool.(*hook)",
 		CollectEvery:   cfg.collectEvery,
-		Waiting:        waitingOf(weak.Make(st.rc), st.lim),
+		Waiting:        st.countWaiting,
 		Check:          checkConnsOf(weak.Make(st)),
 	})
 	st.releaseDump = func() {}

@@ -45,11 +45,12 @@ type LimitError struct {
 	// from Held while a socket changes state.
 	Dialing  int // slots held by dials in progress
 	Draining int // slots held by sockets closed but not yet confirmed gone by the server
-	Waiting  int // callers waiting for a socket when the wait ended, besides this one
+	Waiting  int // callers waiting for a socket besides this one, read at most 100ms before (see Holders)
 	// Holders are the client's checkouts that hold a socket: Conns that took
 	// one and Pub/Subs, grouped by call site. Commands in flight are counted
 	// in ByHolder.Pool; a command records no call site unless the tracker
-	// captures every stack.
+	// captures every stack. A burst of refusals shares one reading of the
+	// holders and waiters, at most 100ms old.
 	Holders tracker.Report
 	from    string // where the cap came from: WithMaxConnections or MaxActiveConns
 	cause   error
@@ -129,7 +130,12 @@ func (st *state) refusal(cause error) error {
 // waiting counts the callers waiting for a socket now: for a pool turn or a
 // new pooled socket (a Pub/Sub's reservation among them), or for a slot of
 // the cap.
-func (st *state) waiting() int { return waitingOf(weak.Make(st.rc), st.lim)(0) }
+func (st *state) waiting() int {
+	if st.countWaiting == nil { // a dial of go-redis's while NewClient builds the client
+		return 0
+	}
+	return st.countWaiting(0)
+}
 
 // waitingOf is state.waiting for the held-too-long watch, which must not keep
 // the client reachable: a client dropped without Close is found by the
