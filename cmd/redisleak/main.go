@@ -4,6 +4,7 @@
 //	redisleak [connection flags] clients   [--json] [--idle 1h] [--top 10]
 //	redisleak [connection flags] watch     [--interval 1s] [--duration 0]
 //	redisleak [connection flags] kill-idle --idle 1h [--yes]
+//	redisleak [connection flags] audit     [--json] [--idle 1h] [--expect name=cap,...]
 //
 // clients groups the connections by client host and by client name and,
 // for those named as this module's pool.NewClient names its sockets
@@ -12,12 +13,26 @@
 // connection seen on the server can be found in the service's own leak
 // report, which names the sockets each call site holds.
 //
+// audit reads CONFIG GET timeout, tcp-keepalive and maxclients, INFO
+// clients and stats, and CLIENT LIST, and prints findings, each with its
+// reason and fix: timeout 0 (a leaked socket lives for ever), tcp-keepalive
+// 0 (dead peers never detected), connected clients near maxclients,
+// rejected connections, clients idle past the timeout or, with timeout 0,
+// past --idle, and, given the services' per-process socket caps (--expect
+// name=cap, matched against socket names "<name>.p<pid>.s<socket>"), caps
+// that add up to more than maxclients and processes above their cap. Where
+// the server refuses CONFIG GET (managed Redis, an ACL user without
+// +config) or CLIENT LIST, audit says so and audits what it can read.
+//
 // Connection flags (-addr, -user, -password, -db, -timeout) may also be
 // given after the subcommand. The password can come from the
 // REDISLEAK_PASSWORD environment variable instead of the command line.
 //
 // Exit status: 0 success, 1 runtime error (server unreachable, refused
-// authentication, missing ACL permission...), 2 usage error.
+// authentication, missing ACL permission...), 2 usage error. audit differs,
+// so that a script can tell findings from a failed audit: 0 nothing to do,
+// 1 findings, 2 usage error or an audit that could not run (server
+// unreachable, refused authentication, INFO refused...).
 package main
 
 import (
@@ -61,6 +76,15 @@ Commands:
   kill-idle   list normal clients idle at least --idle; kill them with --yes
                 --idle 1h       idle threshold (required)
                 --yes           really kill (default: dry run)
+  audit       check timeout, tcp-keepalive, maxclients, rejected connections
+              and idle clients; print findings with reasons and fixes
+                --json          print a JSON document instead of text
+                --idle 1h       with timeout 0, clients idle this long are
+                                leak suspects
+                --expect name=cap,...
+                                per-process socket caps of the services
+                                (sockets named <name>.p<pid>.s<socket>):
+                                checked against maxclients and each process
 
 Connection flags (before or after the command):
   -addr host:port   server address (default localhost:6379)
@@ -70,6 +94,7 @@ Connection flags (before or after the command):
   -timeout 5s       dial, read and write timeout
 
 Exit status: 0 ok, 1 runtime error, 2 usage error.
+audit: 0 nothing to do, 1 findings, 2 usage or connection error.
 `
 
 func main() {
@@ -156,10 +181,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usageText)
 		return exitOK
 	}
+	var es *exitStatus
+	if errors.As(err, &es) && es.err == nil {
+		return es.code
+	}
 	fmt.Fprintf(stderr, "redisleak: %s\n", oneLine(err.Error()))
 	var ue *usageError
-	if errors.As(err, &ue) {
+	switch {
+	case errors.As(err, &ue):
 		return exitUsage
+	case errors.As(err, &es):
+		return es.code
 	}
 	return exitRuntime
 }
@@ -175,7 +207,7 @@ func dispatch(args []string, stdout io.Writer) error {
 		return usagef("%v (run 'redisleak -h' for usage)", err)
 	}
 	if top.NArg() == 0 {
-		return usagef("missing command: clients, watch or kill-idle (run 'redisleak -h' for usage)")
+		return usagef("missing command: clients, watch, kill-idle or audit (run 'redisleak -h' for usage)")
 	}
 	cmd, rest := top.Arg(0), top.Args()[1:]
 	switch cmd {
@@ -185,10 +217,12 @@ func dispatch(args []string, stdout io.Writer) error {
 		return runWatch(rest, &co, stdout)
 	case "kill-idle":
 		return runKillIdle(rest, &co, stdout)
+	case "audit":
+		return runAudit(rest, &co, stdout)
 	case "help":
 		return flag.ErrHelp
 	}
-	return usagef("unknown command %q: want clients, watch or kill-idle (run 'redisleak -h' for usage)", cmd)
+	return usagef("unknown command %q: want clients, watch, kill-idle or audit (run 'redisleak -h' for usage)", cmd)
 }
 
 // oneLine folds a multi-line message (a server error can carry newlines)
