@@ -104,14 +104,48 @@ var errBind = errors.New("port already in use")
 // REDISLEAK_REQUIRE_SERVER=1.
 func Redis(t testing.TB, args ...string) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
+	return launch(t, requireBin(t, "redis-server"), func(port int, dir string) ([]string, error) {
+		return append(serverArgs(port, dir), args...), nil
+	})
+}
+
+// requireBin returns the path of the program name on PATH. If it is not
+// there the test is skipped, or fails when REDISLEAK_REQUIRE_SERVER=1.
+// (redis-cli comes with redis-server in the distributions' packages.)
+func requireBin(t testing.TB, name string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv(RequireServerEnv) == "1" {
-			t.Fatalf("redis-server not on PATH and %s=1: %v", RequireServerEnv, err)
+			t.Fatalf("%s not on PATH and %s=1: %v", name, RequireServerEnv, err)
 		}
-		t.Skip("redis-server not on PATH; install it (apt-get install redis-server) to run this test")
+		t.Skipf("%s not on PATH; install it (apt-get install redis-server) to run this test", name)
 	}
+	return bin
+}
 
+// serverArgs are the options every redis-server (and sentinel) gets: port,
+// loopback only, no persistence, data in dir, log level warning.
+func serverArgs(port int, dir string) []string {
+	return []string{
+		"--port", strconv.Itoa(port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--daemonize", "no",
+		"--protected-mode", "no",
+		"--dir", dir,
+		"--loglevel", "warning",
+	}
+}
+
+// launch runs bin on a free loopback port and stops it (by its PID) when the
+// test finishes. args returns the command line for a port and the server's
+// fresh data directory; when the port turns out to be taken, launch calls it
+// again with another port, so everything port-dependent (a cluster bus port,
+// a config file naming the port) is chosen anew.
+func launch(t testing.TB, bin string, args func(port int, dir string) ([]string, error)) *Server {
+	t.Helper()
 	// TempDir registers its removal before our cleanup is registered, so it
 	// runs after the server has stopped writing to the directory.
 	dir := t.TempDir()
@@ -128,16 +162,9 @@ func Redis(t testing.TB, args ...string) *Server {
 			t.Fatalf("testserver: picking a port: %v", err)
 		}
 		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		s.args = append([]string{
-			"--port", strconv.Itoa(port),
-			"--bind", "127.0.0.1",
-			"--save", "",
-			"--appendonly", "no",
-			"--daemonize", "no",
-			"--protected-mode", "no",
-			"--dir", dir,
-			"--loglevel", "warning",
-		}, args...)
+		if s.args, err = args(port, dir); err != nil {
+			t.Fatalf("testserver: preparing %s on port %d: %v", bin, port, err)
+		}
 		err = s.start(startTimeout)
 		if err == nil {
 			return s
