@@ -657,7 +657,7 @@ func TestPubSubThroughEmbeddedClient(t *testing.T) {
 	if s := c.Stats(); s.Open.PubSub != 1 || s.Open.Pool != 1 {
 		t.Errorf("Stats().Open = %+v, want 1 Pub/Sub and 1 pooled socket", s.Open)
 	}
-	if len(logs.find("redisleak: a Pub/Sub was opened through the embedded *redis.Client: it is counted under the cap and reported as a socket until its socket closes, but its Subscribe and Close are not tracked; use the client's own Subscribe")) != 1 {
+	if len(logs.find("redisleak: a Pub/Sub was opened through the embedded go-redis client: it is counted under the cap and reported as a socket until its socket closes, but its Subscribe and Close are not tracked; use the library client's own Subscribe")) != 1 {
 		t.Error("no WARN about the Pub/Sub opened through the embedded client")
 	}
 	_ = ps.Close()

@@ -65,6 +65,14 @@ type state struct {
 	warm           sync.Once // a first command on the client, before the first reservation
 
 	clientCleanup runtime.Cleanup // reports the client if dropped; set by NewClient, stopped by Close
+	// group owns the client when it is a node of a cluster, ring or failover
+	// client; nil for a client of its own.
+	group *group
+	// sentinels caps a failover client's sentinel sockets; nil otherwise.
+	sentinels *sentinelCaps
+	// ownsLimiter is set when lim is the client's alone: its Close closes
+	// it. A node's limiter is its address's, closed by the group.
+	ownsLimiter bool
 
 	releaseDump func() // in debug mode, ends this client's hold on the SIGUSR1 dump
 	stopWatch   func() // ends the held-too-long watch
@@ -93,26 +101,78 @@ type state struct {
 // the settings a cap adjusts. It fails, naming the field and value, on nil
 // options, negative sizes and bad option values.
 func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
-	cfg := config{logger: slog.Default(), heldTooLong: tracker.DefaultHeldTooLong(), drainTimeout: DefaultDrainTimeout}
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("pool: NewClient: nil Option")
-		}
-		o(&cfg)
-	}
-	o, set, notes, err := settle(opt, &cfg)
+	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range notes {
-		cfg.logger.Log(context.Background(), n.level, n.msg, append([]any{"client", addrName(&o)}, n.attrs...)...)
+	cfg.maxConnections = oneNodeCap(cfg)
+	st, err := newState(opt, cfg, nodeOf{})
+	if err != nil {
+		return nil, err
+	}
+	origin := st.scope.Origin(context.Background(), 1)
+	st.watchDropped(origin)
+	return &Client{Client: st.rc, st: st}, nil
+}
+
+// newConfig applies opts to the defaults.
+func newConfig(opts []Option) (*config, error) {
+	cfg := &config{logger: slog.Default(), heldTooLong: tracker.DefaultHeldTooLong(), drainTimeout: DefaultDrainTimeout}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("pool: nil Option")
+		}
+		o(cfg)
+	}
+	if len(cfg.errs) > 0 {
+		return nil, cfg.errs[0]
 	}
 	if cfg.tracker == nil {
 		cfg.tracker = tracker.Default()
 	}
+	return cfg, nil
+}
+
+// oneNodeCap is the cap of a client of one node: the smaller of
+// WithMaxConnections and WithMaxConnectionsPerNode that is set.
+func oneNodeCap(cfg *config) int {
+	if cfg.maxConnections == 0 || (cfg.maxPerNode > 0 && cfg.maxPerNode < cfg.maxConnections) {
+		return cfg.maxPerNode
+	}
+	return cfg.maxConnections
+}
+
+// nodeOf says how a client is built as one node of a cluster, ring or
+// failover client; its zero value builds a client of its own.
+type nodeOf struct {
+	// group, when set, owns the node: it gives the node's scope (a child of
+	// its own) and the limiter of the node's address, shared by every client
+	// go-redis makes for that address and closed by the group.
+	group *group
+	// newRedis builds the go-redis client from the settled options;
+	// redis.NewClient when nil.
+	newRedis func(*redis.Options) *redis.Client
+}
+
+// newState builds the go-redis client for opt and what the library keeps of
+// it. cfg.maxConnections is the cap of this client's sockets.
+func newState(opt *redis.Options, cfg *config, node nodeOf) (*state, error) {
+	o, set, notes, err := settle(opt, cfg)
+	if err != nil {
+		return nil, err
+	}
+	name := addrName(&o)
+	if node.group != nil {
+		name = clientName(&o) + "/" + o.Addr
+	}
+	for _, n := range notes {
+		if node.group != nil && !node.group.noteOnce(n.msg+fmt.Sprint(n.attrs...)) {
+			continue // one line for all the nodes
+		}
+		cfg.logger.Log(context.Background(), n.level, n.msg, append([]any{"client", name}, n.attrs...)...)
+	}
 
 	st := &state{
-		scope:       cfg.tracker.NewScope(addrName(&o)),
 		log:         cfg.logger,
 		set:         set,
 		clientName:  clientName(&o),
@@ -125,13 +185,28 @@ func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 		inner = redis.NewDialer(&o) // until go-redis has filled in its defaults
 	}
 	st.inner.Store(&inner)
-	st.lim = newLimiter(set.maxConnections, set.pubsubShare, set.poolTimeout, cfg.drainTimeout, st.closeCtx)
-	st.lim.untracked = untrackedOf(weak.Make(st))
+	if node.group != nil {
+		st.scope = node.group.scope.NewChild(name)
+		st.lim = node.group.limiterFor(o.Addr, set, cfg.drainTimeout)
+		st.group = node.group
+	} else {
+		st.scope = cfg.tracker.NewScope(name)
+		st.lim = newLimiter(set.maxConnections, set.pubsubShare, set.poolTimeout, cfg.drainTimeout, st.closeCtx)
+		st.ownsLimiter = true
+		st.lim.untracked = untrackedOf(weak.Make(st))
+	}
 	o.Dialer = st.lim.dialer(st.dial, st.refuseSlot)
+	if node.group != nil {
+		o.Dialer = st.placePubSub(o.Dialer)
+	}
 	if !cfg.connNamesOff {
 		o.OnConnect = st.onConnect(o.OnConnect)
 	}
-	st.rc = redis.NewClient(&o)
+	newRedis := node.newRedis
+	if newRedis == nil {
+		newRedis = redis.NewClient
+	}
+	st.rc = newRedis(&o)
 	st.countWaiting = waitingOf(weak.Make(st.rc), st.lim)
 	if opt.Dialer == nil {
 		d := contextDialer(st.rc.Options())
@@ -156,16 +231,19 @@ func NewClient(opt *redis.Options, opts ...Option) (*Client, error) {
 	if tracker.Debug() {
 		st.releaseDump = tracker.HoldSignalDump()
 	}
+	return st, nil
+}
 
-	origin := st.scope.Origin(context.Background(), 1)
-	// The cleanup watches the go-redis client, not the wrapper: a caller may
-	// keep c.Client and drop the wrapper. Nothing it is given may reach the
-	// go-redis client, or the client could never be collected.
+// watchDropped reports the client, as made at origin, if its go-redis client
+// is garbage-collected without Close. The cleanup watches the go-redis
+// client, not the wrapper: a caller may keep c.Client and drop the wrapper.
+// Nothing it is given may reach the go-redis client, or the client could
+// never be collected.
+func (st *state) watchDropped(origin tracker.Origin) {
 	st.clientCleanup = runtime.AddCleanup(st.rc, clientCollected, droppedClient{
 		lim: st.lim, scope: st.scope, origin: origin, log: st.log,
 		releaseDump: st.releaseDump, stopWatch: st.stopWatch,
 	})
-	return &Client{Client: st.rc, st: st}, nil
 }
 
 // contextDialer is go-redis's dialer for o (o as go-redis filled it in:
@@ -238,8 +316,7 @@ func (st *state) untrackedPubSub() (tracker.Token, bool) {
 	tok := st.scope.CheckoutStack(context.Background(), tracker.KindSocket, untrackedOp, 0)
 	st.untrackedOnce.Do(func() {
 		site, _ := tok.Site()
-		st.log.Warn("redisleak: a Pub/Sub was opened through the embedded *redis.Client: it is counted under the cap and reported as a socket until its socket closes, but its Subscribe and Close are not tracked; use the client's own Subscribe",
-			"client", st.scope.Name(), "origin", site.String())
+		untrackedLog(st.log, st.scope.Name(), site)
 	})
 	return tok, true
 }
@@ -337,27 +414,43 @@ func (st *state) close() error {
 	st.clientCleanup.Stop()
 
 	st.sweepConns()
-	leaked := st.scope.Report().Filter(func(g tracker.Group) bool {
-		return g.Kind == tracker.KindConn || g.Kind == tracker.KindPubSub || g.Kind == tracker.KindSocket ||
-			(g.Kind == tracker.KindBlocking && strings.HasSuffix(g.Op, waitsForever))
-	})
+	leaked := st.scope.Report().Filter(isLeak)
 	st.cancelClose()
 	st.watchers.Wait()
 	st.stopWatch()
 	// Dials, slot waits and drains in flight end first; the sockets go-redis
-	// closes next then close at once.
-	st.lim.close()
+	// closes next then close at once. A node's limiter is its address's,
+	// closed by its group.
+	if st.ownsLimiter {
+		st.lim.close()
+	}
+	if st.sentinels != nil {
+		st.sentinels.close()
+	}
 	err := st.rc.Close()
 
 	if tracker.Debug() {
 		fmt.Fprintf(os.Stderr, "redisleak: client %s closed\n%s\n", st.scope.Name(), st.scope.Report())
 	}
 	st.releaseDump()
+	return st.leakError(leaked, err)
+}
+
+// isLeak tells the checkouts a client's Close reports as leaks: those that
+// only their holder's Close ends.
+func isLeak(g tracker.Group) bool {
+	return g.Kind == tracker.KindConn || g.Kind == tracker.KindPubSub || g.Kind == tracker.KindSocket ||
+		(g.Kind == tracker.KindBlocking && strings.HasSuffix(g.Op, waitsForever))
+}
+
+// leakError is the error Close returns: err, go-redis's, joined with a
+// LeakError when leaked is not empty, which is also logged in one WARN line.
+func (st *state) leakError(leaked tracker.Report, err error) error {
 	if leaked.Len() == 0 {
 		return err
 	}
 	// One line; the report is in the error returned, and in debug mode on
-	// stderr above.
+	// stderr.
 	top := slices.MaxFunc(leaked.Groups, func(a, b tracker.Group) int { return cmp.Compare(a.Count, b.Count) })
 	st.log.Warn("redisleak: client closed with outstanding checkouts; the error Close returns has the report",
 		"client", st.scope.Name(), "outstanding", leaked.Len(), "call_sites", len(leaked.Groups),
@@ -393,6 +486,9 @@ func (st *state) refuseSlot(ctx context.Context, err error) error {
 	cause := ctx.Err()
 	if cause == nil {
 		cause = errSlotWait
+	}
+	if errors.Is(err, errTotalWait) {
+		return st.totalRefusal(cause)
 	}
 	return st.refusal(cause)
 }

@@ -70,6 +70,22 @@
 // is not a refusal and stays go-redis's error, and a cancelled wait ends with
 // context.Canceled.
 //
+// # Clusters, rings and Sentinel
+//
+// [NewClusterClient] and [NewRing] build every node client go-redis asks for
+// (through ClusterOptions.NewClient, RingOptions.NewClient) as NewClient
+// builds a client: each node tracks its checkouts in a scope of its own,
+// named "<name>/<addr>", and the client's [ClusterClient.Report] and Close
+// merge them. [WithMaxConnectionsPerNode] caps each node, keyed by resolved
+// address, counting every socket to it; [WithMaxConnections] caps the nodes
+// together, and a node that needs a socket while the total is full closes an
+// idle pooled socket of another node to make room. A node's refusal names
+// the node and its holders, and matches ErrMaxConnections only, so that
+// go-redis's cluster client neither retries it on the same node nor marks
+// the node failing. [NewFailoverClient] caps the data sockets of a Sentinel
+// client wherever the master is, and its sentinel sockets apart.
+// [NewUniversalClient] dispatches as go-redis's does.
+//
 // Reports and logs hold call sites, command names, counts and ages only: never
 // command arguments, keys or passwords.
 package pool

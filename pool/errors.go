@@ -35,8 +35,15 @@ var (
 // LimitError is the refusal of a socket under the cap. It matches
 // [ErrMaxConnections] and the cause of the refusal: the caller's context
 // error when its deadline passed, or go-redis's redis.ErrPoolTimeout when
-// PoolTimeout did.
+// PoolTimeout did. The refusal of a cluster or ring client (Node set, or the
+// total cap) matches neither, only ErrMaxConnections: go-redis's cluster
+// client would retry it, and then mark a healthy node failing.
 type LimitError struct {
+	// Node names the node whose cap is full ("<name>/<addr>") for a node of
+	// a cluster or ring client under WithMaxConnectionsPerNode; empty for a
+	// single client, and for the total cap of a cluster or ring client, which
+	// counts every node.
+	Node     string
 	Max      int        // the cap
 	Held     int        // slots held when the wait ended: Max, as the refusal says every slot was
 	Open     int        // sockets open when the wait ended
@@ -64,7 +71,11 @@ const maxHolderGroups = 5
 // holders first, with one line of advice.
 func (e *LimitError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "redisleak: max connections reached: %d of %d slots held (%d open: %d by Conns, %d by Pub/Subs, %d by the pool; %d dialing; %d draining); %d other callers waiting",
+	b.WriteString("redisleak: max connections reached")
+	if e.Node != "" {
+		b.WriteString(" on node " + e.Node)
+	}
+	fmt.Fprintf(&b, ": %d of %d slots held (%d open: %d by Conns, %d by Pub/Subs, %d by the pool; %d dialing; %d draining); %d other callers waiting",
 		e.Held, e.Max, e.Open, e.ByHolder.Conn, e.ByHolder.PubSub, e.ByHolder.Pool, e.Dialing, e.Draining, e.Waiting)
 	if e.cause != nil {
 		b.WriteString(" (" + e.cause.Error() + ")")
@@ -113,7 +124,7 @@ func (st *state) refusal(cause error) error {
 	}
 	st.refusals.Add(1)
 	h := st.holders()
-	return &LimitError{
+	e := &LimitError{
 		Max:      st.set.maxConnections,
 		Held:     c.held,
 		Open:     c.open.total(),
@@ -125,13 +136,53 @@ func (st *state) refusal(cause error) error {
 		from:     st.set.capFrom,
 		cause:    cause,
 	}
+	if st.group != nil {
+		e.Node = st.scope.Name()
+		e.cause = noRetry{cause}
+	}
+	return e
+}
+
+// noRetry is the cause of a node's refusal: its text, without what it wraps.
+// A cluster client retries an error matching redis.ErrPoolTimeout on the same
+// node and then marks the node failing and tries another; a full cap is no
+// failure of the node, and the client's caller already waited PoolTimeout.
+type noRetry struct{ err error }
+
+func (e noRetry) Error() string { return e.err.Error() }
+
+// totalRefusal is refusal for a wait for a slot of a cluster or ring client's
+// total cap, which ended with cause: it counts and names the holders of every
+// node.
+func (st *state) totalRefusal(cause error) error {
+	g := st.group
+	held := int(g.total.held.Load())
+	if int64(held) < g.total.max || st.lim.failedWithin(st.set.poolTimeout) {
+		return cause
+	}
+	st.refusals.Add(1)
+	e := &LimitError{Max: int(g.total.max), Held: held, from: "WithMaxConnections", cause: noRetry{cause}}
+	for _, n := range g.snapshot() {
+		if g.latestFor(n) {
+			c := n.lim.counts()
+			e.Open += c.open.total()
+			e.ByHolder.Pool += c.open.Pool
+			e.ByHolder.PubSub += c.open.PubSub
+			e.ByHolder.Conn += c.open.Conn
+			e.Dialing += c.dialing
+			e.Draining += c.draining
+			e.Waiting += int(n.lim.waiting.Load())
+		}
+	}
+	e.Holders = g.root.holders().report
+	return e
 }
 
 // waiting counts the callers waiting for a socket now: for a pool turn or a
 // new pooled socket (a Pub/Sub's reservation among them), or for a slot of
 // the cap.
 func (st *state) waiting() int {
-	if st.countWaiting == nil { // a dial of go-redis's while NewClient builds the client
+	if st.countWaiting == nil { // a cluster's root, or // a dial of go-redis's while NewClient builds the client
 		return 0
 	}
 	return st.countWaiting(0)

@@ -777,7 +777,7 @@ type serverSamples struct {
 func describeSockets(phase string, list []testserver.ClientInfo) string {
 	parts := make([]string, len(list))
 	for i, c := range list {
-		parts[i] = fmt.Sprintf("id=%d name=%q age=%s idle=%s flags=%s sub=%d", c.ID, c.Name, c.Age, c.Idle, c.Flags, c.Sub)
+		parts[i] = fmt.Sprintf("id=%d name=%q age=%s idle=%s flags=%s sub=%d cmd=%s", c.ID, c.Name, c.Age, c.Idle, c.Flags, c.Sub, c.Cmd)
 	}
 	return fmt.Sprintf("phase %q, %d sockets: %s", phase, len(list), strings.Join(parts, "; "))
 }

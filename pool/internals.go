@@ -44,6 +44,18 @@ import (
 //   - poolWaitOfCaller (function names of go-redis's pool): a deadline that
 //     passes while a command waits for a socket under a full cap is reported
 //     as go-redis's context.DeadlineExceeded, not as a refusal.
+//   - masterReplicaDialer (a function name of go-redis's failover client):
+//     a failover client's dials for the master are told from its dials to
+//     sentinels by it. Without it every dial counts as a sentinel's: the
+//     data sockets are counted and capped per address, but not under the
+//     client's cap (TestFailover fails then).
+//   - ClusterOptions.NewClient and PubSub.newConn of a cluster client (both
+//     public or read as above): a cluster Pub/Sub's dial carries its marker
+//     through go-redis's node choice to the node client's dialer.
+
+// masterReplicaDialer is the function of go-redis's failover client that
+// dials the master or a replica (its sentinel clients dial from elsewhere).
+const masterReplicaDialer = "github.com/redis/go-redis/v9.masterReplicaDialer"
 
 // pubsubHooks reaches two private fields of redis.PubSub: the dial function,
 // wrapped so that every dial of the PubSub first reserves its turn, and the

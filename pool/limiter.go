@@ -65,6 +65,17 @@ type limiter struct {
 	// flight are cancelled, and drains end at once.
 	stop context.Context
 
+	// total, when set, is the cap shared with the other nodes of a cluster
+	// or ring client: a socket holds a slot of it too.
+	total *totalCap
+	// makeRoom, when set, closes an idle pooled socket under this cap that
+	// the socket waiting cannot use, and reports whether it found one: go-redis
+	// may build two clients of one node address (a seed spelled "localhost"
+	// and the node "127.0.0.1" that CLUSTER SLOTS names), whose pools share
+	// the node's cap, and one's idle socket would hold a slot the other waits
+	// for.
+	makeRoom func() bool
+
 	// untracked, when set, is asked about every dial the library did not
 	// mark (see pubsubDial): one made on a caller's goroutine is a Pub/Sub
 	// opened through the embedded go-redis client, and untracked returns
@@ -184,25 +195,44 @@ var errSlotWait = errors.New("timed out waiting for a connection slot")
 func (l *limiter) acquireSlot(ctx context.Context) error {
 	if l.sem == nil || l.sem.TryAcquire(1) {
 		l.held.Add(1)
+	} else if err := l.wait(ctx, func(wctx context.Context) error { return acquireMakingRoom(wctx, l.sem, l.makeRoom) }); err != nil {
+		return err
+	} else {
+		l.held.Add(1)
+	}
+	if l.total == nil {
 		return nil
 	}
+	if err := l.total.acquire(ctx, l); err != nil {
+		l.held.Add(-1)
+		if l.sem != nil {
+			l.sem.Release(1)
+		}
+		return err
+	}
+	return nil
+}
+
+// wait runs acquire, a wait for a slot, bounded by ctx and the limiter's
+// timeout, and counts it. A cancelled ctx returns ctx.Err(); a deadline
+// (ctx's or the timeout) returns an error wrapping errSlotWait and the
+// deadline's cause.
+func (l *limiter) wait(ctx context.Context, acquire func(context.Context) error) error {
 	l.waitCount.Add(1)
 	l.waiting.Add(1)
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, l.timeout)
-	err := l.sem.Acquire(wctx, 1)
+	err := acquire(wctx)
 	cancel()
 	l.waiting.Add(-1)
 	l.waitDuration.Add(int64(time.Since(start)))
-	if err == nil {
-		l.held.Add(1)
+	switch {
+	case err == nil:
 		return nil
-	}
-	if errors.Is(ctx.Err(), context.Canceled) {
+	case errors.Is(ctx.Err(), context.Canceled):
 		l.canceled.Add(1)
 		return ctx.Err()
-	}
-	if ctx.Err() != nil {
+	case ctx.Err() != nil:
 		return errors.Join(errSlotWait, ctx.Err())
 	}
 	return errSlotWait
@@ -212,6 +242,9 @@ func (l *limiter) releaseSlot() {
 	l.held.Add(-1)
 	if l.sem != nil {
 		l.sem.Release(1)
+	}
+	if l.total != nil {
+		l.total.release()
 	}
 }
 

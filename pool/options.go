@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"time"
@@ -14,6 +15,7 @@ type Option func(*config)
 type config struct {
 	heldTooLong    tracker.HeldTooLong
 	maxConnections int
+	maxPerNode     int // WithMaxConnectionsPerNode
 	tracker        *tracker.Tracker
 	logger         *slog.Logger
 	connNamesOff   bool
@@ -22,7 +24,19 @@ type config struct {
 	reclaim        bool          // WithReclaimAbandoned
 	reclaimIdle    time.Duration // WithReclaimAbandoned's threshold
 	errs           []error       // bad option values, reported by NewClient
+
+	// The constructor and the go-redis options type errors name; NewClient
+	// and redis.Options when empty.
+	fn, optType string
+	// For the nodes of a cluster or ring client: the option their cap comes
+	// from (WithMaxConnections when empty), and whether go-redis, not the
+	// caller, chose their PoolSize (no WARN when the cap lowers it).
+	capName       string
+	poolSizeUnset bool
 }
+
+func (c *config) constructor() string { return cmp.Or(c.fn, "NewClient") }
+func (c *config) optionsType() string { return cmp.Or(c.optType, "redis.Options") }
 
 // WithMaxConnections sets the hard cap on the sockets the client holds at
 // once, counting every kind: pooled, pipeline pool, Pub/Sub, dedicated Conn,
@@ -57,6 +71,28 @@ func WithMaxConnections(n int) Option {
 			return
 		}
 		c.maxConnections = n
+	}
+}
+
+// WithMaxConnectionsPerNode sets the hard cap on the sockets a cluster or
+// ring client ([NewClusterClient], [NewRing]) holds to any one node, counting
+// every kind as [WithMaxConnections] does: pooled, pipeline, Pub/Sub,
+// dedicated Conn, probe and redirect sockets. Nodes are told apart by
+// resolved address, so "localhost:7000" and "127.0.0.1:7000" share one cap.
+// The node's pool is fitted into it as WithMaxConnections fits a single
+// client's. n must not be negative; 0, the default, means no cap per node.
+//
+// On a cluster or ring client, WithMaxConnections is then a cap on the total
+// across data nodes. For a client of one node ([NewClient],
+// [NewFailoverClient]) the per-node cap is the cap when WithMaxConnections is
+// not given; with both, the smaller holds.
+func WithMaxConnectionsPerNode(n int) Option {
+	return func(c *config) {
+		if n < 0 {
+			c.errs = append(c.errs, fmt.Errorf("pool: WithMaxConnectionsPerNode(%d): the cap must be 0 (none) or positive", n))
+			return
+		}
+		c.maxPerNode = n
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -28,37 +29,46 @@ import (
 // which returns it at once and waits again only on the call after. A
 // cancelled ctx ends the wait with context.Canceled.
 func (c *Client) Subscribe(ctx context.Context, channels ...string) *redis.PubSub {
-	return c.st.openPubSub(ctx, c.Client, "subscribe", (*redis.PubSub).Subscribe, channels)
+	return c.st.openPubSub(ctx, c.Client.Subscribe, "subscribe", (*redis.PubSub).Subscribe, channels)
 }
 
 // PSubscribe is [Client.Subscribe] for patterns.
 func (c *Client) PSubscribe(ctx context.Context, patterns ...string) *redis.PubSub {
-	return c.st.openPubSub(ctx, c.Client, "psubscribe", (*redis.PubSub).PSubscribe, patterns)
+	return c.st.openPubSub(ctx, c.Client.Subscribe, "psubscribe", (*redis.PubSub).PSubscribe, patterns)
 }
 
 // SSubscribe is [Client.Subscribe] for shard channels.
 func (c *Client) SSubscribe(ctx context.Context, channels ...string) *redis.PubSub {
-	return c.st.openPubSub(ctx, c.Client, "ssubscribe", (*redis.PubSub).SSubscribe, channels)
+	return c.st.openPubSub(ctx, c.Client.Subscribe, "ssubscribe", (*redis.PubSub).SSubscribe, channels)
 }
 
 // pubsub is the library's side of one PubSub: its checkout and, under a cap,
 // its place in the cap.
 type pubsub struct {
+	// st is the client the PubSub was opened on. For a cluster client it is
+	// the group's root: the PubSub picks its node as it dials, and takes its
+	// place and checkout on that node (see state.placePubSub).
 	st     *state
 	op     string
 	origin tracker.Origin  // where the PubSub was created
 	exit   <-chan struct{} // closed by PubSub.Close
 
-	mu      sync.Mutex
-	tok     tracker.Token // made at the first socket: a PubSub without one holds nothing
-	onShare bool          // holds a place of the Pub/Sub share (under a cap)
-	hold    *redis.Conn   // or the pool turn reserved for its socket (under a cap)
-	refused error         // the refusal of the last dial, returned once by the next
-	done    bool          // the PubSub or the client was closed
+	mu       sync.Mutex
+	tok      tracker.Token  // made at the first socket: a PubSub without one holds nothing
+	tokScope *tracker.Scope // the scope of tok: the node's, for a cluster PubSub
+	node     *state         // for a cluster PubSub, the node of its last socket
+	placeSt  *state         // the client whose cap holds the PubSub's place
+	onShare  bool           // holds a place of the Pub/Sub share (under a cap)
+	hold     *redis.Conn    // or the pool turn reserved for its socket (under a cap)
+	refused  error          // the refusal of the last dial, returned once by the next
+	done     bool           // the PubSub or the client was closed
 }
 
-func (st *state) openPubSub(ctx context.Context, rc *redis.Client, op string, subscribe func(*redis.PubSub, context.Context, ...string) error, names []string) *redis.PubSub {
-	ps := rc.Subscribe(ctx) // no channels yet: nothing is dialed
+// openPubSub opens a PubSub with newPS (go-redis's Subscribe of the client,
+// called with no channel so that nothing is dialed yet), tracks it, and then
+// subscribes to names with subscribe.
+func (st *state) openPubSub(ctx context.Context, newPS func(context.Context, ...string) *redis.PubSub, op string, subscribe func(*redis.PubSub, context.Context, ...string) error, names []string) *redis.PubSub {
+	ps := newPS(ctx) // no channels yet: nothing is dialed
 	hooks, err := pubsubHooksOf(ps)
 	if err != nil {
 		st.warnPubSubOnce.Do(func() {
@@ -74,7 +84,7 @@ func (st *state) openPubSub(ctx context.Context, rc *redis.Client, op string, su
 	p := &pubsub{st: st, op: op, origin: st.scope.Origin(ctx, 2), exit: hooks.exit}
 	hooks.aroundDial(p.beforeDial, p.connected)
 	runtime.AddCleanup(ps, (*pubsub).collected, p)
-	if st.lim.sem != nil {
+	if st.lim.sem != nil || (st.group != nil && st.group.cfg.maxConnections > 0) {
 		// Under a cap the PubSub's place is given back when it closes.
 		st.watchers.Add(1)
 		go p.watch()
@@ -114,23 +124,73 @@ func (p *pubsub) watch() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.done = true
+	p.releasePlace()
+}
+
+// releasePlace gives back the PubSub's place in the cap, if it holds one.
+func (p *pubsub) releasePlace() {
 	if p.onShare {
-		p.st.lim.returnShare()
+		p.placeSt.lim.returnShare()
 		p.onShare = false
 	}
 	if p.hold != nil {
 		_ = p.hold.Close()
 		p.hold = nil
 	}
+	p.placeSt = nil
+}
+
+// place takes the PubSub's place under st's cap, unless it holds one there
+// already (a reconnect to the same node keeps it): a place of the Pub/Sub
+// share, or else a turn of st's pool. A place under another node's cap is
+// given back first. A refusal is kept for the next dial, which returns it
+// without waiting again.
+func (p *pubsub) place(ctx context.Context, st *state) error {
+	if err := p.refused; err != nil {
+		p.refused = nil
+		return err
+	}
+	if st.lim.sem == nil || p.placeSt == st {
+		return nil
+	}
+	p.releasePlace()
+	if st.lim.takeShare() {
+		p.onShare, p.placeSt = true, st
+		return nil
+	}
+	hold, err := st.reserveTurn(ctx)
+	if err != nil {
+		if errors.Is(err, ErrMaxConnections) {
+			p.refused = err
+		}
+		return err
+	}
+	p.hold, p.placeSt = hold, st
+	return nil
 }
 
 // connected runs after every successful dial of the PubSub: the checkout
-// starts at the first, and names the socket it now holds.
+// starts at the first, and names the socket it now holds. A cluster PubSub's
+// checkout is its node's; when it reconnects to another node, the checkout
+// moves there.
 func (p *pubsub) connected(s *socket) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	scope := p.st.scope
+	if p.node != nil {
+		scope = p.node.scope
+	}
+	if p.tok.Valid() && p.tokScope != scope {
+		select {
+		case <-p.exit: // closed meanwhile: the tracker ends it
+		default:
+			p.tok.Release()
+		}
+		p.tok = tracker.Token{}
+	}
 	if !p.tok.Valid() {
-		p.tok = p.st.scope.CheckoutAt(tracker.KindPubSub, p.op, p.origin, p.exit)
+		p.tok = scope.CheckoutAt(tracker.KindPubSub, p.op, p.origin, p.exit)
+		p.tokScope = scope
 	}
 	p.tok.SetConnName(connNameOf(s))
 }
@@ -145,25 +205,37 @@ func (p *pubsub) beforeDial(ctx context.Context) (context.Context, error) {
 	if p.done {
 		return ctx, redis.ErrClosed
 	}
-	if err := p.refused; err != nil {
-		p.refused = nil
-		return ctx, err
-	}
-	if p.st.lim.sem != nil && !p.onShare && p.hold == nil {
-		if p.st.lim.takeShare() {
-			p.onShare = true
-		} else {
-			hold, err := p.st.reserveTurn(ctx)
-			if err != nil {
-				if errors.Is(err, ErrMaxConnections) {
-					p.refused = err
-				}
-				return ctx, err
-			}
-			p.hold = hold
+	if p.st.group == nil {
+		if err := p.place(ctx, p.st); err != nil {
+			return ctx, err
 		}
 	}
-	return context.WithValue(ctx, pubsubDial{}, true), nil
+	return context.WithValue(ctx, pubsubDial{}, p), nil
+}
+
+// placePubSub wraps the dialer of a node of a cluster client: a cluster
+// PubSub's dial (marked by its beforeDial) takes its place under this node's
+// cap before the dial takes a slot, and its checkout moves to this node.
+func (st *state) placePubSub(next dialFunc) dialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		p, ok := ctx.Value(pubsubDial{}).(*pubsub)
+		if !ok || p.st.group == nil {
+			return next(ctx, network, addr)
+		}
+		p.mu.Lock()
+		err := p.place(ctx, st)
+		p.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		conn, err := next(ctx, network, addr)
+		if err == nil {
+			p.mu.Lock()
+			p.node = st
+			p.mu.Unlock()
+		}
+		return conn, err
+	}
 }
 
 // reserveTurn takes a turn of the main pool for a socket that is not the
@@ -173,6 +245,9 @@ func (p *pubsub) beforeDial(ctx context.Context) (context.Context, error) {
 // it; the connection, now holding a turn and a closed socket, is the
 // reservation. It waits at most until ctx is done or PoolTimeout passes.
 func (st *state) reserveTurn(ctx context.Context) (*redis.Conn, error) {
+	// The reservation's own socket is the pool's, not the Pub/Sub's whose
+	// dial ctx may be.
+	ctx = context.WithValue(ctx, pubsubDial{}, nil)
 	wctx, cancel := context.WithTimeout(ctx, st.set.poolTimeout)
 	defer cancel()
 	// Close must not wait out a reservation in progress.

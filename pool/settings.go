@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -69,15 +70,15 @@ func settle(opt *redis.Options, cfg *config) (redis.Options, settings, []note, e
 		{"MaxIdleConns", opt.MaxIdleConns},
 	} {
 		if f.value < 0 {
-			return redis.Options{}, settings{}, nil, fmt.Errorf("pool: NewClient: redis.Options.%s is %d; it must be 0 (the default) or positive", f.name, f.value)
+			return redis.Options{}, settings{}, nil, fmt.Errorf("pool: %s: %s.%s is %d; it must be 0 (the default) or positive", cfg.constructor(), cfg.optionsType(), f.name, f.value)
 		}
 	}
 	if opt.PoolTimeout < 0 {
-		return redis.Options{}, settings{}, nil, fmt.Errorf("pool: NewClient: redis.Options.PoolTimeout is %s; it must be 0 (the default) or positive", opt.PoolTimeout)
+		return redis.Options{}, settings{}, nil, fmt.Errorf("pool: %s: %s.PoolTimeout is %s; it must be 0 (the default) or positive", cfg.constructor(), cfg.optionsType(), opt.PoolTimeout)
 	}
 
 	o := *opt
-	set := settings{maxConnections: cfg.maxConnections, capFrom: "WithMaxConnections", poolTimeout: effectivePoolTimeout(opt)}
+	set := settings{maxConnections: cfg.maxConnections, capFrom: cmp.Or(cfg.capName, "WithMaxConnections"), poolTimeout: effectivePoolTimeout(opt)}
 	var notes []note
 	switch {
 	case set.maxConnections == 0 && o.MaxActiveConns > 0:
@@ -96,7 +97,7 @@ func settle(opt *redis.Options, cfg *config) (redis.Options, settings, []note, e
 
 	pipelines := max(o.PipelinePoolSize, 0)
 	if pipelines >= set.maxConnections {
-		return redis.Options{}, settings{}, nil, fmt.Errorf("pool: NewClient: redis.Options.PipelinePoolSize is %d; under %s %d it must be smaller than the cap, or 0 to share the main pool", o.PipelinePoolSize, set.capFrom, set.maxConnections)
+		return redis.Options{}, settings{}, nil, fmt.Errorf("pool: %s: %s.PipelinePoolSize is %d; under %s %d it must be smaller than the cap, or 0 to share the main pool", cfg.constructor(), cfg.optionsType(), o.PipelinePoolSize, set.capFrom, set.maxConnections)
 	}
 	if pipelines == 0 {
 		// A pipeline pool of go-redis's default size would take ten slots of
@@ -110,7 +111,7 @@ func settle(opt *redis.Options, cfg *config) (redis.Options, settings, []note, e
 	if room := set.maxConnections - pipelines; poolSize > room {
 		// A default PoolSize simply follows the cap; only a size the caller
 		// chose is worth a warning.
-		if o.PoolSize != 0 {
+		if o.PoolSize != 0 && !cfg.poolSizeUnset {
 			notes = append(notes, note{slog.LevelWarn, "redisleak: adjusted a go-redis option to the connection cap",
 				[]any{"detail", fmt.Sprintf("PoolSize %d is larger than %s %d less PipelinePoolSize %d; lowered to %d", o.PoolSize, set.capFrom, set.maxConnections, pipelines, room)}})
 		}

@@ -43,6 +43,19 @@ type Stats struct {
 	Reclaimed int64 // Conns the client closed on their holder's behalf
 
 	Outstanding int // the client's outstanding checkouts in its tracker
+
+	// Nodes, for a cluster or ring client, has one entry per node address
+	// the client has used, keyed by the node's name ("<name>/<addr>"), each
+	// counted as for a single client under the per-node cap
+	// (WithMaxConnectionsPerNode). The fields above then add the nodes' counts
+	// up, except MaxConnections, the total cap (WithMaxConnections; 0: none),
+	// whose slots SlotsHeld counts, and PoolSize, PubSubShare and
+	// PoolTimeout, which are one node's. Nil for a single client.
+	Nodes map[string]Stats
+	// SentinelConnections, for a failover client, counts the sockets open
+	// to sentinels; they have their own cap per sentinel address and never
+	// take a slot of the data connections'.
+	SentinelConnections int
 }
 
 // OpenByKind splits the open sockets by holder.
@@ -55,8 +68,9 @@ type OpenByKind struct {
 func (o OpenByKind) total() int { return o.Pool + o.PubSub + o.Conn }
 
 // Stats returns the client's connection statistics now.
-func (c *Client) Stats() Stats {
-	st := c.st
+func (c *Client) Stats() Stats { return c.st.stats() }
+
+func (st *state) stats() Stats {
 	st.sweepConns()
 	ps := st.rc.PoolStats()
 	n := st.lim.counts()
@@ -87,6 +101,9 @@ func (c *Client) Stats() Stats {
 		Reclaimed:       st.reclaimed.Load(),
 		Outstanding:     st.scope.Outstanding(),
 	}
+	if st.sentinels != nil {
+		s.SentinelConnections = st.sentinels.open()
+	}
 	return s
 }
 
@@ -96,3 +113,44 @@ func (c *Client) Stats() Stats {
 // Draining are read one by one and may add up to one more or less while a
 // socket changes state.
 func (s Stats) SlotsHeld() int { return s.slots }
+
+// stats is the Stats of a cluster or ring client: the nodes' counts added
+// up, and each node's in Nodes.
+func (g *group) stats() Stats {
+	g.mu.Lock()
+	latest := make([]*state, 0, len(g.latest))
+	for _, st := range g.latest {
+		latest = append(latest, st)
+	}
+	g.mu.Unlock()
+	t := Stats{Nodes: make(map[string]Stats, len(latest))}
+	for _, st := range latest {
+		s := st.stats()
+		t.Nodes[st.scope.Name()] = s
+		t.PoolSize, t.PubSubShare, t.PoolTimeout = s.PoolSize, s.PubSubShare, s.PoolTimeout
+		t.slots += s.slots
+		t.OpenConnections += s.OpenConnections
+		t.Open.Pool += s.Open.Pool
+		t.Open.PubSub += s.Open.PubSub
+		t.Open.Conn += s.Open.Conn
+		t.Dialing += s.Dialing
+		t.Draining += s.Draining
+		t.InUse += s.InUse
+		t.Idle += s.Idle
+		t.Waiting += s.Waiting
+		t.WaitCount += s.WaitCount
+		t.WaitDuration += s.WaitDuration
+		t.Timeouts += s.Timeouts
+		t.Canceled += s.Canceled
+		t.Shed += s.Shed
+		t.DrainTimeouts += s.DrainTimeouts
+		t.DeadConns += s.DeadConns
+		t.Reclaimed += s.Reclaimed
+	}
+	if g.total != nil {
+		t.MaxConnections = int(g.total.max)
+		t.slots = int(g.total.held.Load())
+	}
+	t.Outstanding = g.scope.Outstanding()
+	return t
+}

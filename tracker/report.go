@@ -212,7 +212,7 @@ func (t *Tracker) Checkouts() []Checkout { return t.checkouts(nil, nil) }
 func (t *Tracker) checkouts(only *Scope, keep func(Checkout) bool) []Checkout {
 	var copies []pending
 	t.each(func(r *record) {
-		if only == nil || r.scope == only {
+		if only == nil || only.includes(r.scope) {
 			if p := r.copy(); keep == nil || keep(p.Checkout) {
 				copies = append(copies, p)
 			}

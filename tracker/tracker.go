@@ -94,16 +94,36 @@ func (t *Tracker) Capture() Capture { return t.cfg.capture }
 // owner can report only its own. A Scope costs nothing to keep; it holds no
 // resources and needs no closing.
 type Scope struct {
-	t     *Tracker
-	id    uint64
-	name  string
-	watch atomic.Pointer[watcher] // set while WatchHeld runs
+	t      *Tracker
+	id     uint64
+	name   string
+	parent *Scope                  // set by NewChild: the parent's reports include this scope's
+	watch  atomic.Pointer[watcher] // set while WatchHeld runs
 }
 
 // NewScope returns a new scope named name; the name heads the scope's lines in
 // reports (a client uses its address).
 func (t *Tracker) NewScope(name string) *Scope {
 	return &Scope{t: t, id: t.nextScope.Add(1), name: name}
+}
+
+// NewChild returns a new scope named name whose checkouts are also the
+// parent's: the parent's [Scope.Report], [Scope.ReportWhere] and
+// [Scope.Outstanding] include them, each checkout still naming the child. A
+// cluster client gives each node a child of its own scope. Children have no
+// children of their own: a child's NewChild is a sibling.
+func (s *Scope) NewChild(name string) *Scope {
+	parent := s
+	if s.parent != nil {
+		parent = s.parent
+	}
+	return &Scope{t: s.t, id: s.t.nextScope.Add(1), name: name, parent: parent}
+}
+
+// includes reports whether a checkout of r belongs to s: made by s or by one
+// of its children.
+func (s *Scope) includes(r *Scope) bool {
+	return r == s || (r != nil && r.parent == s)
 }
 
 // Name returns the name given to [Tracker.NewScope].
@@ -393,7 +413,7 @@ func (t *Tracker) Stats() Stats {
 func (s *Scope) Outstanding() int {
 	n := 0
 	s.t.each(func(r *record) {
-		if r.scope == s {
+		if s.includes(r.scope) {
 			n++
 		}
 	})

@@ -1,0 +1,56 @@
+package pool
+
+import (
+	"errors"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisleak/redisleak/tracker"
+)
+
+// UniversalClient is what [NewUniversalClient] returns: a go-redis
+// UniversalClient whose connections the library tracks and caps, a
+// [*Client] (one node, or a failover client) or a [*ClusterClient].
+type UniversalClient interface {
+	redis.UniversalClient
+	// Report returns the client's outstanding checkouts now, grouped by
+	// call site.
+	Report() tracker.Report
+	// Stats returns the client's connection statistics now (a cluster's
+	// nodes in Stats.Nodes).
+	Stats() Stats
+	// Tracker returns the tracker that records the client's checkouts.
+	Tracker() *tracker.Tracker
+}
+
+var (
+	_ UniversalClient = (*Client)(nil)
+	_ UniversalClient = (*ClusterClient)(nil)
+	_ UniversalClient = (*Ring)(nil)
+)
+
+// NewUniversalClient returns the client go-redis's redis.NewUniversalClient
+// would, built by the library: a failover client ([NewFailoverClient]) when
+// MasterName is set, a cluster client ([NewClusterClient]) for several
+// addresses or IsClusterMode, and a single client ([NewClient]) otherwise.
+//
+// MasterName together with RouteByLatency, RouteRandomly or IsClusterMode
+// makes go-redis build a failover cluster client, whose options have no hook
+// through which the library could build its node clients: NewUniversalClient
+// then fails, saying so, rather than return a client it neither tracks nor
+// caps.
+func NewUniversalClient(opt *redis.UniversalOptions, opts ...Option) (UniversalClient, error) {
+	if opt == nil {
+		return nil, errors.New("pool: NewUniversalClient: nil *redis.UniversalOptions")
+	}
+	switch {
+	case opt.MasterName != "" && (opt.RouteByLatency || opt.RouteRandomly || opt.IsClusterMode):
+		return nil, errors.New("pool: NewUniversalClient: MasterName with RouteByLatency, RouteRandomly or IsClusterMode is go-redis's failover cluster client, which the library cannot track or cap (its options have no NewClient hook); use a failover client (leave those three unset) or a cluster client (leave MasterName empty)")
+	case opt.MasterName != "":
+		return NewFailoverClient(opt.Failover(), opts...)
+	case len(opt.Addrs) > 1 || opt.IsClusterMode:
+		return NewClusterClient(opt.Cluster(), opts...)
+	default:
+		return NewClient(opt.Simple(), opts...)
+	}
+}
