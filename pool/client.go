@@ -306,7 +306,7 @@ func (st *state) untrackedPubSub() (tracker.Token, bool) {
 	frames := runtime.CallersFrames(pcs[:n])
 	for {
 		f, more := frames.Next()
-		if isCallerCode(f) {
+		if stack.IsCaller(f) {
 			break
 		}
 		if !more {
@@ -319,17 +319,6 @@ func (st *state) untrackedPubSub() (tracker.Token, bool) {
 		untrackedLog(st.log, st.scope.Name(), site)
 	})
 	return tok, true
-}
-
-// isCallerCode reports whether a frame is the caller's code: neither the
-// runtime's, the standard library's, go-redis's nor the library's.
-func isCallerCode(f runtime.Frame) bool {
-	if stack.IsRuntime(f.Function) || stack.IsLibrary(f.Function, f.File) {
-		return false
-	}
-	pkg := stack.PackagePath(f.Function)
-	first, _, _ := strings.Cut(pkg, "/")
-	return pkg == "main" || strings.Contains(first, ".")
 }
 
 // untrackedOp names the checkout of a Pub/Sub opened through the embedded

@@ -311,29 +311,64 @@ func TestConnContextAndName(t *testing.T) {
 	}
 }
 
-// TestProfileLeafIsCaller: in the redisleak.checkouts pprof profile a Conn's
-// stack starts at the caller's own frame, not in the library.
+// TestProfileLeafIsCaller: each kind of long-lived checkout has a pprof
+// profile of its own, and in it the checkout's stack starts at the caller's
+// own frame, not in the library: a Conn's, a Pub/Sub's (which takes its
+// checkout when it dials, deep in go-redis) and a blocking command's (taken
+// in the client's hook).
 func TestProfileLeafIsCaller(t *testing.T) {
 	srv := testserver.Any(t)
 	c := claimClient(t, testOptions(srv.Addr()), nil)
 	defer c.Close()
+	ctx := context.Background()
 	cn := c.Conn()
 	defer cn.Close()
-	var b strings.Builder
-	if err := pprof.Lookup(tracker.ProfileName).WriteTo(&b, 1); err != nil {
+	ps := c.Subscribe(ctx, "profile")
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, entry := range strings.Split(b.String(), "\n\n") {
-		if !strings.Contains(entry, "TestProfileLeafIsCaller") {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.BLPop(ctx, 0, "profile:list").Err()
+	}()
+	waitFor(t, "the BLPOP in the report", func() bool {
+		return c.Report().Filter(func(g tracker.Group) bool { return g.Kind == tracker.KindBlocking }).Len() == 1
+	})
+	for kind, leafFunc := range map[tracker.Kind]string{
+		tracker.KindConn:     "pool_test.TestProfileLeafIsCaller",
+		tracker.KindPubSub:   "pool_test.TestProfileLeafIsCaller",
+		tracker.KindBlocking: "pool_test.TestProfileLeafIsCaller.func",
+	} {
+		p := pprof.Lookup(tracker.ProfileNameOf(kind))
+		if p == nil {
+			t.Errorf("no pprof profile %q", tracker.ProfileNameOf(kind))
 			continue
 		}
-		// The entry's frames are its lines that start with "#", leaf first.
-		_, frames, _ := strings.Cut(entry, "\n#")
-		leaf, _, _ := strings.Cut(frames, "\n")
-		if !strings.Contains(leaf, "pool_test.TestProfileLeafIsCaller") {
-			t.Errorf("the profile's stack of the Conn starts at %q, want the test function", leaf)
+		var b strings.Builder
+		if err := p.WriteTo(&b, 1); err != nil {
+			t.Fatal(err)
 		}
-		return
+		found := false
+		for _, entry := range strings.Split(b.String(), "\n\n") {
+			if !strings.Contains(entry, "TestProfileLeafIsCaller") {
+				continue
+			}
+			found = true
+			// The entry's frames are its lines that start with "#", leaf first.
+			_, frames, _ := strings.Cut(entry, "\n#")
+			leaf, _, _ := strings.Cut(frames, "\n")
+			if !strings.Contains(leaf, leafFunc) {
+				t.Errorf("%s: the profile's stack starts at %q, want %s", kind, leaf, leafFunc)
+			}
+		}
+		if !found {
+			t.Errorf("%s: no entry of this test in profile %s:\n%s", kind, tracker.ProfileNameOf(kind), b.String())
+		}
 	}
-	t.Fatalf("no entry of this test in the profile:\n%s", b.String())
+	if err := c.LPush(ctx, "profile:list", "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
 }

@@ -9,9 +9,9 @@ import (
 )
 
 func TestProfileListsLongLivedCheckouts(t *testing.T) {
-	p := pprof.Lookup(ProfileName)
+	p := pprof.Lookup(ProfileNameOf(KindConn))
 	if p == nil {
-		t.Fatalf("no profile %q", ProfileName)
+		t.Fatalf("no profile %q", ProfileNameOf(KindConn))
 	}
 	before := p.Count()
 	s := newTestTracker(CaptureAll).NewScope("profile")

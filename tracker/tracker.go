@@ -177,10 +177,7 @@ func (s *Scope) checkout(ctx context.Context, kind Kind, op string, skip int, wi
 
 	// Long-lived checkouts also go into the pprof profile; commands would
 	// pay for its global lock on every call.
-	profiled := withStack && !kind.shortLived()
-	if profiled {
-		checkoutProfile.Add(r, skip+2) // Add counts itself too: the profile starts at the caller, as the captured stack does
-	}
+	profiled := withStack && !kind.shortLived() && addToProfile(r, kind, skip)
 
 	sh := r.shard
 	sh.mu.Lock()
@@ -230,7 +227,7 @@ func (tok Token) Release() bool {
 func (t *Tracker) recycle(r *record) {
 	if r.profiled {
 		r.profiled = false
-		checkoutProfile.Remove(r)
+		removeFromProfile(r)
 	}
 	t.records.Put(r)
 }
@@ -362,10 +359,7 @@ func (s *Scope) CheckoutAt(kind Kind, op string, o Origin, done <-chan struct{})
 	r := s.t.records.Get().(*record)
 	// A dropped client is registered from a cleanup goroutine, whose stack
 	// says nothing; other late checkouts are made on their holder's path.
-	profiled := kind != KindClient && !kind.shortLived()
-	if profiled {
-		checkoutProfile.Add(r, 1)
-	}
+	profiled := kind != KindClient && !kind.shortLived() && addToProfile(r, kind, 0)
 	sh := r.shard
 	sh.mu.Lock()
 	r.scope, r.kind, r.op, r.label, r.start = s, kind, op, o.label, o.start

@@ -59,6 +59,19 @@ func IsLibrary(function, file string) bool {
 	return false
 }
 
+// IsCaller reports whether f is the caller's own code: neither the runtime's,
+// the library's (see IsLibrary) nor the standard library's, whose packages
+// have no dot in their first path element. Code of package main, and test
+// code, is the caller's whatever its path.
+func IsCaller(f runtime.Frame) bool {
+	if IsRuntime(f.Function) || IsLibrary(f.Function, f.File) {
+		return false
+	}
+	pkg := PackagePath(f.Function)
+	first, _, _ := strings.Cut(pkg, "/")
+	return pkg == "main" || strings.Contains(first, ".") || strings.HasSuffix(f.File, "_test.go")
+}
+
 // IsRuntime reports whether function is part of the Go runtime.
 func IsRuntime(function string) bool {
 	return strings.HasPrefix(function, "runtime.") || strings.HasPrefix(function, "internal/runtime/")
