@@ -191,6 +191,12 @@ func (r *faultResult) check(t *testing.T) {
 	if r.slots.violations != 0 {
 		t.Errorf("%d of %d Stats samples held more slots than the cap %d; first: %s", r.slots.violations, r.slots.samples, faultCap, r.slots.first)
 	}
+	// Straight to the server, the server is the peer that confirms a close:
+	// it never lists more of the client's sockets than the cap. Through the
+	// proxy it may, for the proxy's own delay (see WithDrainTimeout).
+	if r.plan.route == direct && r.server.over != 0 {
+		t.Errorf("%d of %d server samples listed more of the client's sockets than the cap %d; first: %s", r.server.over, r.server.samples, faultCap, r.server.first)
+	}
 	if r.calls.falseRefusals != 0 {
 		t.Errorf("%d of %d refusals did not have every slot of the cap held; first: %s", r.calls.falseRefusals, r.calls.refusals, r.calls.firstFalse)
 	}
@@ -216,6 +222,7 @@ func (r *faultResult) log(t *testing.T) {
 	row("server CLIENT LIST samples", "%d, %.0f/s (%d failed while the server was unreachable or busy)", r.server.samples, float64(r.server.samples)/r.duration.Seconds(), r.server.errors)
 	row("server: most sockets of the client", "%d (phase %q)", r.server.max, r.server.maxPhase)
 	row("server: samples above the cap", "%d%s", r.server.over, byPhase(r.server.overByPhase()))
+	row("server: samples above only with others' sockets", "%d (the test's own connections, reconnecting)", r.server.notMine)
 	if r.server.first != "" {
 		row("server: first sample above the cap", "%s", r.server.first)
 	}
@@ -295,6 +302,42 @@ type faultEnv struct {
 	// password is the server's requirepass now, so that the admin clients
 	// reconnect during the password fault.
 	password atomic.Pointer[string]
+	// owners maps the local address of every socket dialed to the server,
+	// straight, to who dialed it last: ownerClient or ownerAdmin. A socket
+	// shows no name on the server until its handshake is done: its address
+	// tells whose it is then.
+	owners sync.Map
+	// clientName is what the client's sockets' names start with.
+	clientName string
+}
+
+const (
+	ownerClient = "client"
+	ownerAdmin  = "admin"
+)
+
+// recordingDialer dials as go-redis does and notes owner as the owner of
+// each socket's local address.
+func (e *faultEnv) recordingDialer(owner string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: 5 * time.Second}
+		conn, err := d.DialContext(ctx, network, addr)
+		if err == nil {
+			e.owners.Store(conn.LocalAddr().String(), owner)
+		}
+		return conn, err
+	}
+}
+
+// isClients reports whether the server's connection c is the client's: its
+// name says so or, before it has one, its address; through the proxy every
+// connection but the admin clients' is the proxy's, for the client.
+func (e *faultEnv) isClients(c testserver.ClientInfo) bool {
+	owner, _ := e.owners.Load(c.Addr)
+	if e.proxy != nil {
+		return owner != ownerAdmin && c.Name != testserver.AdminClientName
+	}
+	return strings.HasPrefix(c.Name, e.clientName+".") || (c.Name == "" && owner == ownerClient)
 }
 
 func newFaultEnv(t *testing.T, srv *testserver.Server, proxy *testserver.Proxy) *faultEnv {
@@ -311,6 +354,7 @@ func (e *faultEnv) adminClient() *redis.Client {
 	opt.DisableIdentity = true
 	opt.ReadTimeout = 10 * time.Second // outlasts DEBUG SLEEP
 	opt.CredentialsProvider = func() (string, string) { return "", *e.password.Load() }
+	opt.Dialer = e.recordingDialer(ownerAdmin)
 	return redis.NewClient(opt)
 }
 
@@ -377,6 +421,9 @@ func (e *faultEnv) killClientSockets() {
 		return
 	}
 	for _, c := range list {
+		if !e.isClients(c) {
+			continue // the test's own, reconnecting
+		}
 		// A connection that closed meanwhile counts 0; that is no error.
 		if err := e.control.ClientKillByFilter(ctx, "ID", strconv.FormatInt(c.ID, 10)).Err(); err != nil {
 			e.t.Errorf("CLIENT KILL ID %d: %v", c.ID, err)
@@ -513,13 +560,17 @@ type faultRun struct {
 	afterClose pool.Stats
 }
 
-// faultClient is the client under test: capped, connecting to addr, honouring
-// its callers' deadlines on the wire too, and logging nowhere.
-func faultClient(t *testing.T, addr, name string) *pool.Client {
-	opt := testOptions(addr)
+// faultClient is the client under test: capped, connecting to e's server
+// or proxy, honouring its callers' deadlines on the wire too, and logging
+// nowhere. Its dialer notes its sockets' addresses, so that the server's
+// samples can tell the client's sockets that have no name yet from the
+// test's own.
+func faultClient(t *testing.T, e *faultEnv, name string) *pool.Client {
+	opt := testOptions(e.clientAddr())
 	opt.PoolSize = faultPoolSize
 	opt.ClientName = name
 	opt.ContextTimeoutEnabled = true
+	opt.Dialer = e.recordingDialer(ownerClient)
 	c, err := pool.NewClient(opt,
 		pool.WithMaxConnections(faultCap),
 		pool.WithTracker(tracker.New()),
@@ -531,7 +582,8 @@ func faultClient(t *testing.T, addr, name string) *pool.Client {
 }
 
 func startRun(t *testing.T, env *faultEnv, plan faultPlan) *faultRun {
-	r := &faultRun{env: env, c: faultClient(t, env.clientAddr(), plan.clientName), calls: &tally{}, quit: make(chan struct{})}
+	env.clientName = plan.clientName
+	r := &faultRun{env: env, c: faultClient(t, env, plan.clientName), calls: &tally{}, quit: make(chan struct{})}
 	name := "normal"
 	r.phase.Store(&name)
 	for i := range plan.commanders {
@@ -544,7 +596,7 @@ func startRun(t *testing.T, env *faultEnv, plan faultPlan) *faultRun {
 		r.work.Go(r.subscriber)
 	}
 	r.samples.Go(func() { r.slots = sampleSlots(r.c, &r.phase, r.quit) })
-	r.samples.Go(func() { r.server = sampleServer(env.observer, &r.phase, r.quit) })
+	r.samples.Go(func() { r.server = sampleServer(env.observer, &r.phase, r.quit, env.isClients) })
 	return r
 }
 
@@ -769,6 +821,7 @@ type serverSamples struct {
 	max             int
 	maxPhase        string
 	over            int64                   // samples listing more of the client's sockets than the cap
+	notMine         int64                   // samples above the cap only with sockets that were not the client's
 	byPhase         map[string]phaseSamples // the samples, by the phase they were taken in
 	first           string                  // the first sample above the cap: its phase and the sockets it listed
 }
@@ -800,9 +853,18 @@ type phaseSamples struct {
 }
 
 // sampleServer lists the server's clients as fast as it can until quit, and
-// counts the client's sockets in each list.
-func sampleServer(observer *redis.Client, phase *atomic.Pointer[string], quit <-chan struct{}) serverSamples {
+// counts the client's sockets in each list: those mine tells are the
+// client's. A socket that has no name yet is the client's only if it has
+// the address of one the client dialed, and the client may note that address
+// after the server lists the socket: so the samples that list more sockets
+// than the cap are kept, and counted again with mine once sampling ended.
+func sampleServer(observer *redis.Client, phase *atomic.Pointer[string], quit <-chan struct{}, mine func(testserver.ClientInfo) bool) serverSamples {
 	s := serverSamples{byPhase: map[string]phaseSamples{}}
+	type candidate struct {
+		phase string
+		list  []testserver.ClientInfo
+	}
+	var candidates []candidate
 	for !isClosed(quit) {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		list, err := clientSockets(ctx, observer)
@@ -815,23 +877,46 @@ func sampleServer(observer *redis.Client, phase *atomic.Pointer[string], quit <-
 			continue
 		}
 		s.samples++
-		n, p := len(list), *phase.Load()
-		if n > s.max {
-			s.max, s.maxPhase = n, p
-		}
+		p := *phase.Load()
 		ps := s.byPhase[p]
 		ps.samples++
-		ps.max = max(ps.max, n)
-		if n > faultCap {
-			s.over++
-			ps.over++
-			if s.first == "" {
-				s.first = describeSockets(p, list)
+		s.byPhase[p] = ps
+		if len(list) > faultCap {
+			candidates = append(candidates, candidate{p, list})
+		} else {
+			s.count(p, len(list), list)
+		}
+	}
+	for _, c := range candidates {
+		n := 0
+		for _, cl := range c.list {
+			if mine(cl) {
+				n++
 			}
 		}
-		s.byPhase[p] = ps
+		if n <= faultCap {
+			s.notMine++
+		}
+		s.count(c.phase, n, c.list)
 	}
 	return s
+}
+
+// count adds a sample of phase listing n of the client's sockets.
+func (s *serverSamples) count(phase string, n int, list []testserver.ClientInfo) {
+	if n > s.max {
+		s.max, s.maxPhase = n, phase
+	}
+	ps := s.byPhase[phase]
+	ps.max = max(ps.max, n)
+	if n > faultCap {
+		s.over++
+		ps.over++
+		if s.first == "" {
+			s.first = describeSockets(phase, list)
+		}
+	}
+	s.byPhase[phase] = ps
 }
 
 func isClosed(c <-chan struct{}) bool {

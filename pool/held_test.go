@@ -372,3 +372,49 @@ func TestProfileLeafIsCaller(t *testing.T) {
 	}
 	<-done
 }
+
+// TestBlockingNamesItsSocket: a blocking command's checkout carries the name
+// of the socket it blocks on, the name CLIENT LIST shows with cmd=blpop, so
+// that the inspector leads to it as it leads to a Conn.
+func TestBlockingNamesItsSocket(t *testing.T) {
+	srv := testserver.Redis(t)
+	c := claimClient(t, testOptions(srv.Addr()), nil)
+	defer c.Close()
+	ctx := context.Background()
+	// Busy sockets beside it, so that the name is not a lucky guess.
+	for range 3 {
+		if err := c.Ping(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.BLPop(ctx, 0, "blocking:names").Err() }()
+	var served string
+	waitFor(t, "the BLPOP on the server", func() bool {
+		for _, cl := range srv.Clients(t) {
+			if cl.Cmd == "blpop" {
+				served = cl.Name
+				return true
+			}
+		}
+		return false
+	})
+	var names []string
+	waitFor(t, "the blocking checkout naming its socket", func() bool {
+		r := c.Report().Filter(func(g tracker.Group) bool { return g.Kind == tracker.KindBlocking })
+		if len(r.Groups) != 1 {
+			return false
+		}
+		names = r.Groups[0].ConnNames
+		return len(names) == 1 && names[0] != ""
+	})
+	if names[0] != served {
+		t.Errorf("the BLPOP's checkout names socket %q, the server serves it on %q", names[0], served)
+	}
+	if err := c.LPush(ctx, "blocking:names", "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -26,6 +26,9 @@ func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		kind, op := classify(cmd)
 		tok := h.st.scope.Checkout(ctx, kind, op, 0)
 		defer tok.Release()
+		if kind == tracker.KindBlocking {
+			defer h.st.lim.blocking.add(cmd.Name(), tok)()
+		}
 		wctx, wait := h.st.watchSocketWait(ctx)
 		err := next(wctx, cmd)
 		if err != nil && err != redis.Nil {

@@ -76,6 +76,10 @@ type limiter struct {
 	// for.
 	makeRoom func() bool
 
+	// blocking names, on their checkouts, the sockets blocking commands
+	// wait on (see blockingClaims).
+	blocking blockingClaims
+
 	// untracked, when set, is asked about every dial the library did not
 	// mark (see pubsubDial): one made on a caller's goroutine is a Pub/Sub
 	// opened through the embedded go-redis client, and untracked returns

@@ -116,6 +116,15 @@ func (s *socket) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write writes to the connection. While a blocking command of the client
+// waits to learn its socket, it looks at the command written.
+func (s *socket) Write(p []byte) (int, error) {
+	if s.lim.blocking.pending.Load() > 0 {
+		s.lim.blocking.wrote(s, p)
+	}
+	return s.Conn.Write(p)
+}
+
 // Close closes the socket and, under a cap, gives its slot back once the
 // server has seen the close. When the connection can half-close, the slot is
 // held until the server closes its side (or drainTimeout passes): the server
