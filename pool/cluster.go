@@ -84,6 +84,7 @@ func NewClusterClient(opt *redis.ClusterOptions, opts ...Option) (*ClusterClient
 func newGroupFor(node redis.Options, addrs []string, cfg *config) (*group, error) {
 	cfg.poolSizeUnset = node.PoolSize == 0
 	g := newGroup(cfg, clientName(&node)+"/"+strings.Join(addrs, ","))
+	g.clientName = clientName(&node)
 	if _, _, _, err := settle(&node, g.cfg); err != nil {
 		g.cancel()
 		return nil, err
@@ -128,7 +129,7 @@ func (c *ClusterClient) ConnForKey(ctx context.Context, key string) (*Conn, erro
 func (g *group) connOn(ctx context.Context, rc *redis.Client) (*Conn, error) {
 	st := g.stateOf(rc)
 	if st == nil {
-		return nil, fmt.Errorf("redisleak: the node client for %s was not built by the library", rc.Options().Addr)
+		return nil, fmt.Errorf("redisleak: the node client for %s was built by go-redis, not the library (a failover cluster client builds its own), so a Conn of it cannot be tracked", rc.Options().Addr)
 	}
 	return st.newConn(ctx, rc.Conn()), nil
 }
@@ -185,6 +186,12 @@ func watchGroupDropped[T any](g *group, rc *T, origin tracker.Origin) {
 			open += c.open.total() + c.dialing
 			st.stopWatch()
 			st.releaseDump()
+		}
+		if d.g.root.stopWatch != nil {
+			d.g.root.stopWatch()
+		}
+		for _, l := range d.g.addressLimiters() {
+			open += l.counts().open.total()
 		}
 		d.g.cancel()
 		if open > 0 {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redisleak/redisleak/tracker"
 )
 
 // NewFailoverClient returns a client for the master that Redis Sentinel names
@@ -161,4 +163,60 @@ func dialsForData() bool {
 			return false
 		}
 	}
+}
+
+// newFailoverClusterClient is go-redis's failover cluster client (a cluster
+// whose slots Sentinel gives: NewUniversalClient with MasterName and
+// RouteByLatency, RouteRandomly or IsClusterMode), built with what its
+// options allow: go-redis builds its node clients itself, with no hook, so
+// the library gives it a dialer and a hook. Every socket, to a node or a
+// sentinel, is counted and capped per address (WithMaxConnectionsPerNode;
+// the node pools are fitted into it); commands, pipelines, blocking commands
+// and Pub/Subs are tracked on the client as a whole, not per node. A total
+// cap (WithMaxConnections) needs the node clients, and is refused, as is
+// ConnForKey, whose node client go-redis alone built.
+func newFailoverClusterClient(opt *redis.FailoverOptions, opts ...Option) (*ClusterClient, error) {
+	if opt.MasterName == "" {
+		return nil, errors.New("pool: NewUniversalClient: redis.UniversalOptions.MasterName is empty")
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.maxConnections > 0 {
+		return nil, errors.New("pool: NewUniversalClient: WithMaxConnections (a total across nodes) needs node clients built by the library, and go-redis's failover cluster client (MasterName with RouteByLatency, RouteRandomly or IsClusterMode) builds its own; use WithMaxConnectionsPerNode")
+	}
+	cfg.fn, cfg.optType = "NewUniversalClient", "redis.UniversalOptions"
+	node := redis.Options{Addr: opt.MasterName, ClientName: opt.ClientName, PoolSize: opt.PoolSize, PoolTimeout: opt.PoolTimeout,
+		MaxActiveConns: opt.MaxActiveConns, MinIdleConns: opt.MinIdleConns, MaxIdleConns: opt.MaxIdleConns,
+		PipelinePoolSize: opt.PipelinePoolSize, MaxRetries: opt.MaxRetries, ReadTimeout: opt.ReadTimeout}
+	g, err := newGroupFor(node, []string{opt.MasterName}, cfg)
+	if err != nil {
+		return nil, err
+	}
+	o, set, _, _ := settle(&node, g.cfg) // node passed newGroupFor's check
+	fo := *opt
+	fo.PoolSize, fo.PoolTimeout, fo.MaxActiveConns = o.PoolSize, o.PoolTimeout, o.MaxActiveConns
+	fo.MinIdleConns, fo.PipelinePoolSize = o.MinIdleConns, o.PipelinePoolSize
+	inner := opt.Dialer
+	if inner == nil {
+		inner = contextDialer(&redis.Options{DialTimeout: cmpDuration(opt.DialTimeout, 5*time.Second), TLSConfig: opt.TLSConfig})
+	}
+	root := g.root
+	root.clientName = clientName(&node)
+	fo.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return g.limiterFor(addr, set, cfg.drainTimeout).dialer(inner, func(_ context.Context, err error) error { return err })(ctx, network, addr)
+	}
+	if !cfg.connNamesOff {
+		fo.OnConnect = root.onConnect(opt.OnConnect)
+	}
+	rc := redis.NewFailoverClusterClient(&fo)
+	rc.AddHook(&hook{st: root})
+	root.stopWatch = root.scope.WatchHeld(tracker.WatchConfig{
+		Limits:         cfg.heldTooLong,
+		Log:            cfg.logger,
+		HolderFunction: "github.com/redisleak/redisleak/pool.(*hook)",
+	})
+	watchGroupDropped(g, rc, g.scope.Origin(context.Background(), 2))
+	return &ClusterClient{ClusterClient: rc, groupClient: groupClient{g}}, nil
 }

@@ -2,7 +2,9 @@ package pool_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,5 +93,75 @@ func TestFailover(t *testing.T) {
 				t.Errorf("Close: %v", err)
 			}
 		})
+	}
+}
+
+// TestFailoverClusterClient: go-redis's failover cluster client (through
+// NewUniversalClient) has no hook to build its node clients; the library
+// caps every socket per address and tracks the client as a whole: its
+// Pub/Sub left open is reported at Close, its sockets never exceed the
+// per-address cap, and what needs node clients is refused with the reason.
+func TestFailoverClusterClient(t *testing.T) {
+	// go-redis's failover cluster client never closes its sentinel Pub/Sub
+	// (v9.23: ClusterClient.Close does not reach it), bare or not: its
+	// listener and the Pub/Sub's goroutines stay. Nothing else may. The
+	// slate is clean first, so that the goroutines TestMain is told to
+	// ignore afterwards are those alone.
+	goleak.VerifyNone(t, goRedisOwnLeaks...)
+	sn := testserver.Sentinel(t)
+	ctx := context.Background()
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		sentinelLeaks := []goleak.Option{before,
+			goleak.IgnoreTopFunction("github.com/redis/go-redis/v9.(*sentinelFailover).listen"),
+			goleak.IgnoreTopFunction("github.com/redis/go-redis/v9.(*channel).initHealthCheck.func1"),
+			goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9.(*channel).initMsgChan.func1")}
+		for end := time.Now().Add(5 * time.Second); goleak.Find(sentinelLeaks...) != nil && time.Now().Before(end); {
+			time.Sleep(100 * time.Millisecond)
+		}
+		goleak.VerifyNone(t, sentinelLeaks...)
+		goRedisOwnLeaks = append(goRedisOwnLeaks, goleak.IgnoreCurrent())
+	})
+	opt := &redis.UniversalOptions{MasterName: sn.MasterName(), Addrs: sn.SentinelAddrs(), RouteRandomly: true, ClientName: "fcc"}
+	if _, err := pool.NewUniversalClient(opt, pool.WithMaxConnections(4)); err == nil || !strings.Contains(err.Error(), "WithMaxConnectionsPerNode") {
+		t.Errorf("a total cap: %v, want it refused naming WithMaxConnectionsPerNode", err)
+	}
+	uc, err := pool.NewUniversalClient(opt, pool.WithTracker(tracker.New()), pool.WithMaxConnectionsPerNode(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := uc.(*pool.ClusterClient)
+	if !ok {
+		t.Fatalf("%T, want *pool.ClusterClient", uc)
+	}
+	if _, err := c.ConnForKey(ctx, "k"); err == nil {
+		t.Error("ConnForKey on a failover cluster client: want an error")
+	}
+	run := clusterLoad{workers: 20}.start(c)
+	ps, line := c.Subscribe(ctx, "fcc"), thisLine()
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	run.stop()
+	for _, addr := range append([]string{sn.Master(t)}, sn.Replicas(t)...) {
+		if n := len(namedClients(t, sn.Node(addr), "fcc")); n > 3 {
+			t.Errorf("%s lists %d of the client's sockets, above the per-address cap of 3", addr, n)
+		}
+	}
+	st := c.Stats()
+	if len(st.Nodes) == 0 || st.Open.PubSub != 1 {
+		t.Errorf("Stats: %d nodes, open %+v; want the addresses counted and the Pub/Sub", len(st.Nodes), st.Open)
+	}
+	for name, ns := range st.Nodes {
+		if ns.MaxConnections != 3 || ns.SlotsHeld() > 3 {
+			t.Errorf("node %s: cap %d, %d slots held; want cap 3", name, ns.MaxConnections, ns.SlotsHeld())
+		}
+	}
+	t.Logf("%d commands ok, %d failed; first error %s", run.ok.Load(), run.fail.Load(), deref(run.firstErr.Load()))
+	err = c.Close()
+	var le *pool.LeakError
+	if !errors.As(err, &le) || le.Report.Len() != 1 || le.Report.Groups[0].Site.Line != line {
+		t.Errorf("Close: %v; want the Pub/Sub at line %d reported", err, line)
 	}
 }

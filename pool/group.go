@@ -28,7 +28,8 @@ import (
 // Close, so that none is taken for a dropped client.
 type group struct {
 	cfg   *config        // the caller's options; cfg.maxConnections is the per-node cap
-	name  string         // the client's name, before the node's address
+	name       string // the client's name: clientName, then its seed addresses
+	clientName string // what its nodes' names start with: ClientName, or the program's name
 	scope *tracker.Scope // the cluster's or ring's; each node has a child
 	total *totalCap      // nil without a total cap
 
@@ -171,6 +172,20 @@ func (g *group) latestFor(st *state) bool {
 	return false
 }
 
+// addressLimiters returns the limiters of the addresses no node state
+// counts: a failover cluster client's, whose node clients go-redis built.
+func (g *group) addressLimiters() map[string]*limiter {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := map[string]*limiter{}
+	for key, l := range g.limiters {
+		if _, ok := g.latest[key]; !ok {
+			out[key] = l
+		}
+	}
+	return out
+}
+
 // snapshot returns the node states built so far.
 func (g *group) snapshot() []*state {
 	g.mu.Lock()
@@ -265,6 +280,9 @@ func (g *group) close(closeRedis func() error) error {
 	leaked := g.scope.Report().Filter(isLeak)
 	g.cancel()
 	g.root.watchers.Wait()
+	if g.root.stopWatch != nil {
+		g.root.stopWatch() // a failover cluster client's
+	}
 	for _, st := range nodes {
 		st.closed.Store(true)
 		st.cancelClose()

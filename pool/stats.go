@@ -128,24 +128,16 @@ func (g *group) stats() Stats {
 		s := st.stats()
 		t.Nodes[st.scope.Name()] = s
 		t.PoolSize, t.PubSubShare, t.PoolTimeout = s.PoolSize, s.PubSubShare, s.PoolTimeout
-		t.slots += s.slots
-		t.OpenConnections += s.OpenConnections
-		t.Open.Pool += s.Open.Pool
-		t.Open.PubSub += s.Open.PubSub
-		t.Open.Conn += s.Open.Conn
-		t.Dialing += s.Dialing
-		t.Draining += s.Draining
-		t.InUse += s.InUse
-		t.Idle += s.Idle
-		t.Waiting += s.Waiting
-		t.WaitCount += s.WaitCount
-		t.WaitDuration += s.WaitDuration
-		t.Timeouts += s.Timeouts
-		t.Canceled += s.Canceled
-		t.Shed += s.Shed
-		t.DrainTimeouts += s.DrainTimeouts
-		t.DeadConns += s.DeadConns
-		t.Reclaimed += s.Reclaimed
+		t.add(s)
+	}
+	for addr, l := range g.addressLimiters() {
+		// A failover cluster client's node, whose client go-redis built:
+		// only its sockets are known.
+		c := l.counts()
+		s := Stats{MaxConnections: int(l.max), slots: c.held, OpenConnections: c.open.total(), Open: c.open,
+			Dialing: c.dialing, Draining: c.draining, DrainTimeouts: l.drainTimeouts.Load()}
+		t.Nodes[g.clientName+"/"+addr] = s
+		t.add(s)
 	}
 	if g.total != nil {
 		t.MaxConnections = int(g.total.max)
@@ -153,4 +145,26 @@ func (g *group) stats() Stats {
 	}
 	t.Outstanding = g.scope.Outstanding()
 	return t
+}
+
+// add adds the counts of s, one node's, to t, the total.
+func (t *Stats) add(s Stats) {
+	t.slots += s.slots
+	t.OpenConnections += s.OpenConnections
+	t.Open.Pool += s.Open.Pool
+	t.Open.PubSub += s.Open.PubSub
+	t.Open.Conn += s.Open.Conn
+	t.Dialing += s.Dialing
+	t.Draining += s.Draining
+	t.InUse += s.InUse
+	t.Idle += s.Idle
+	t.Waiting += s.Waiting
+	t.WaitCount += s.WaitCount
+	t.WaitDuration += s.WaitDuration
+	t.Timeouts += s.Timeouts
+	t.Canceled += s.Canceled
+	t.Shed += s.Shed
+	t.DrainTimeouts += s.DrainTimeouts
+	t.DeadConns += s.DeadConns
+	t.Reclaimed += s.Reclaimed
 }

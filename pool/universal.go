@@ -36,16 +36,20 @@ var (
 //
 // MasterName together with RouteByLatency, RouteRandomly or IsClusterMode
 // makes go-redis build a failover cluster client, whose options have no hook
-// through which the library could build its node clients: NewUniversalClient
-// then fails, saying so, rather than return a client it neither tracks nor
-// caps.
+// through which the library could build its node clients. NewUniversalClient
+// then returns a [*ClusterClient] built with what those options allow: every
+// socket, to a node or a sentinel, counted and capped per address
+// ([WithMaxConnectionsPerNode]); commands, pipelines, blocking commands and
+// Pub/Subs tracked on the client as a whole, not per node. It refuses a total
+// cap ([WithMaxConnections]), and that client's ConnForKey fails: both need
+// node clients the library built.
 func NewUniversalClient(opt *redis.UniversalOptions, opts ...Option) (UniversalClient, error) {
 	if opt == nil {
 		return nil, errors.New("pool: NewUniversalClient: nil *redis.UniversalOptions")
 	}
 	switch {
 	case opt.MasterName != "" && (opt.RouteByLatency || opt.RouteRandomly || opt.IsClusterMode):
-		return nil, errors.New("pool: NewUniversalClient: MasterName with RouteByLatency, RouteRandomly or IsClusterMode is go-redis's failover cluster client, which the library cannot track or cap (its options have no NewClient hook); use a failover client (leave those three unset) or a cluster client (leave MasterName empty)")
+		return newFailoverClusterClient(opt.Failover(), opts...)
 	case opt.MasterName != "":
 		return NewFailoverClient(opt.Failover(), opts...)
 	case len(opt.Addrs) > 1 || opt.IsClusterMode:
