@@ -27,11 +27,11 @@ import (
 // itself on topology changes; the group keeps each reachable until its own
 // Close, so that none is taken for a dropped client.
 type group struct {
-	cfg   *config        // the caller's options; cfg.maxConnections is the per-node cap
-	name       string // the client's name: clientName, then its seed addresses
-	clientName string // what its nodes' names start with: ClientName, or the program's name
-	scope *tracker.Scope // the cluster's or ring's; each node has a child
-	total *totalCap      // nil without a total cap
+	cfg        *config        // the caller's options; cfg.maxConnections is the per-node cap
+	name       string         // the client's name: clientName, then its seed addresses
+	clientName string         // what its nodes' names start with: ClientName, or the program's name
+	scope      *tracker.Scope // the cluster's or ring's; each node has a child
+	total      *totalCap      // nil without a total cap
 
 	// root is the state Pub/Subs of the whole client hang from (a cluster
 	// Pub/Sub picks its node as it dials): it has the group's scope, close

@@ -403,13 +403,13 @@ func TestFailedDialGrace(t *testing.T) {
 func TestFirstCommandName(t *testing.T) {
 	for in, want := range map[string]string{
 		"*3\r\n$5\r\nblpop\r\n$1\r\nk\r\n$1\r\n0\r\n": "blpop",
-		"*1\r\n$4\r\nPING\r\n":                       "PING",
-		"*2\r\n$5\r\nbl":                             "",
-		"+OK\r\n":                                    "",
-		"*1\r\n$0\r\n\r\n":                           "",
-		"*1\r\n$99\r\nx\r\n":                         "",
-		"":                                           "",
-		"*":                                          "",
+		"*1\r\n$4\r\nPING\r\n":                        "PING",
+		"*2\r\n$5\r\nbl":                              "",
+		"+OK\r\n":                                     "",
+		"*1\r\n$0\r\n\r\n":                            "",
+		"*1\r\n$99\r\nx\r\n":                          "",
+		"":                                            "",
+		"*":                                           "",
 	} {
 		if got := firstCommandName([]byte(in)); got != want {
 			t.Errorf("firstCommandName(%q) = %q, want %q", in, got, want)
