@@ -59,15 +59,10 @@ func NewClusterClient(opt *redis.ClusterOptions, opts ...Option) (*ClusterClient
 	if len(opt.Addrs) == 0 {
 		return nil, errors.New("pool: NewClusterClient: redis.ClusterOptions.Addrs is empty; give at least one node address")
 	}
-	cfg, err := newConfig(opts)
-	if err != nil {
-		return nil, err
-	}
-	cfg.fn, cfg.optType = "NewClusterClient", "redis.ClusterOptions"
 	node := redis.Options{ClientName: opt.ClientName, PoolSize: opt.PoolSize, PoolTimeout: opt.PoolTimeout,
 		MaxActiveConns: opt.MaxActiveConns, MinIdleConns: opt.MinIdleConns, MaxIdleConns: opt.MaxIdleConns,
 		PipelinePoolSize: opt.PipelinePoolSize, MaxRetries: opt.MaxRetries, ReadTimeout: opt.ReadTimeout}
-	g, err := newGroupFor(node, opt.Addrs, cfg)
+	g, err := newGroupFor("NewClusterClient", "redis.ClusterOptions", node, opt.Addrs, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -78,10 +73,16 @@ func NewClusterClient(opt *redis.ClusterOptions, opts ...Option) (*ClusterClient
 	return &ClusterClient{ClusterClient: rc, groupClient: groupClient{g}}, nil
 }
 
-// newGroupFor checks node, the fields of the client's options that every node
-// client gets (the others do not concern the library), as NewClient checks a
-// single client's, and returns the group of a client of addrs.
-func newGroupFor(node redis.Options, addrs []string, cfg *config) (*group, error) {
+// newGroupFor applies opts, checks node, the fields of the client's options
+// that every node client gets (the others do not concern the library), as
+// NewClient checks a single client's, and returns the group of a client of
+// addrs. Errors name fn, the constructor, and optType, its options' type.
+func newGroupFor(fn, optType string, node redis.Options, addrs []string, opts []Option) (*group, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	cfg.fn, cfg.optType = fn, optType
 	cfg.poolSizeUnset = node.PoolSize == 0
 	g := newGroup(cfg, clientName(&node)+"/"+strings.Join(addrs, ","))
 	g.clientName = clientName(&node)

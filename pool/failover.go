@@ -179,21 +179,18 @@ func newFailoverClusterClient(opt *redis.FailoverOptions, opts ...Option) (*Clus
 	if opt.MasterName == "" {
 		return nil, errors.New("pool: NewUniversalClient: redis.UniversalOptions.MasterName is empty")
 	}
-	cfg, err := newConfig(opts)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.maxConnections > 0 {
-		return nil, errors.New("pool: NewUniversalClient: WithMaxConnections (a total across nodes) needs node clients built by the library, and go-redis's failover cluster client (MasterName with RouteByLatency, RouteRandomly or IsClusterMode) builds its own; use WithMaxConnectionsPerNode")
-	}
-	cfg.fn, cfg.optType = "NewUniversalClient", "redis.UniversalOptions"
 	node := redis.Options{Addr: opt.MasterName, ClientName: opt.ClientName, PoolSize: opt.PoolSize, PoolTimeout: opt.PoolTimeout,
 		MaxActiveConns: opt.MaxActiveConns, MinIdleConns: opt.MinIdleConns, MaxIdleConns: opt.MaxIdleConns,
 		PipelinePoolSize: opt.PipelinePoolSize, MaxRetries: opt.MaxRetries, ReadTimeout: opt.ReadTimeout}
-	g, err := newGroupFor(node, []string{opt.MasterName}, cfg)
+	g, err := newGroupFor("NewUniversalClient", "redis.UniversalOptions", node, []string{opt.MasterName}, opts)
 	if err != nil {
 		return nil, err
 	}
+	if g.total != nil {
+		g.cancel()
+		return nil, errors.New("pool: NewUniversalClient: WithMaxConnections (a total across nodes) needs node clients built by the library, and go-redis's failover cluster client (MasterName with RouteByLatency, RouteRandomly or IsClusterMode) builds its own; use WithMaxConnectionsPerNode")
+	}
+	cfg := g.cfg
 	o, set, _, _ := settle(&node, g.cfg) // node passed newGroupFor's check
 	fo := *opt
 	fo.PoolSize, fo.PoolTimeout, fo.MaxActiveConns = o.PoolSize, o.PoolTimeout, o.MaxActiveConns

@@ -32,15 +32,10 @@ func NewRing(opt *redis.RingOptions, opts ...Option) (*Ring, error) {
 	if opt.NewClient != nil {
 		return nil, errors.New("pool: NewRing: redis.RingOptions.NewClient is set; the library builds the shard clients itself, to track and cap them, so it must be nil")
 	}
-	cfg, err := newConfig(opts)
-	if err != nil {
-		return nil, err
-	}
-	cfg.fn, cfg.optType = "NewRing", "redis.RingOptions"
 	node := redis.Options{ClientName: opt.ClientName, PoolSize: opt.PoolSize, PoolTimeout: opt.PoolTimeout,
 		MaxActiveConns: opt.MaxActiveConns, MinIdleConns: opt.MinIdleConns, MaxIdleConns: opt.MaxIdleConns,
 		PipelinePoolSize: opt.PipelinePoolSize, MaxRetries: opt.MaxRetries, ReadTimeout: opt.ReadTimeout}
-	g, err := newGroupFor(node, slices.Sorted(maps.Values(opt.Addrs)), cfg)
+	g, err := newGroupFor("NewRing", "redis.RingOptions", node, slices.Sorted(maps.Values(opt.Addrs)), opts)
 	if err != nil {
 		return nil, err
 	}

@@ -147,10 +147,10 @@ func TestGroupBadInput(t *testing.T) {
 			return err
 		}, "pool: NewFailoverClient: redis.FailoverOptions.MinIdleConns is -3"},
 		{"nil universal", func() error { _, err := pool.NewUniversalClient(nil); return err }, "nil *redis.UniversalOptions"},
-		{"failover cluster", func() error {
-			_, err := pool.NewUniversalClient(&redis.UniversalOptions{MasterName: "m", RouteRandomly: true})
+		{"failover cluster total", func() error {
+			_, err := pool.NewUniversalClient(&redis.UniversalOptions{MasterName: "m", RouteRandomly: true}, pool.WithMaxConnections(3))
 			return err
-		}, "failover cluster client"},
+		}, "failover cluster client (MasterName with RouteByLatency, RouteRandomly or IsClusterMode) builds its own; use WithMaxConnectionsPerNode"},
 		{"nil option", func() error { _, err := pool.NewRing(&redis.RingOptions{}, nil); return err }, "nil Option"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
