@@ -148,7 +148,10 @@ func (s *sentinelCaps) close() {
 
 // dialsForData reports whether the dial in progress is go-redis's dial of a
 // failover client's master or replica: go-redis makes it from
-// masterReplicaDialer, and its sentinel clients' dials from their own pools.
+// masterReplicaDialer (a closure the compiler may inline into
+// NewFailoverClient, and then names
+// "...NewFailoverClient.masterReplicaDialer.func4"), and its sentinel
+// clients' dials from their own pools.
 // Dials are rare, so reading the stack costs nothing that matters.
 func dialsForData() bool {
 	var pcs [maxCallers]uintptr
@@ -156,7 +159,7 @@ func dialsForData() bool {
 	frames := runtime.CallersFrames(pcs[:n])
 	for {
 		f, more := frames.Next()
-		if strings.HasPrefix(f.Function, masterReplicaDialer) {
+		if strings.Contains(f.Function, masterReplicaDialer) {
 			return true
 		}
 		if !more {

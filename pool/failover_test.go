@@ -49,8 +49,26 @@ func TestFailover(t *testing.T) {
 			if err := c.Set(ctx, "f", 1, time.Minute).Err(); err != nil {
 				t.Fatalf("SET under a cap of %d: %v", capacity, err)
 			}
-			if s := c.Stats(); s.SentinelConnections == 0 || s.SlotsHeld() > capacity {
-				t.Errorf("Stats: %d sentinel sockets, %d data slots held; want sentinel sockets counted apart, at most %d data slots", s.SentinelConnections, s.SlotsHeld(), capacity)
+			// Conns hold every data slot: the data sockets are the cap's,
+			// the sentinel sockets apart, and one more Conn is refused.
+			var held []*pool.Conn
+			for range capacity {
+				cn := c.Conn()
+				held = append(held, cn)
+				if err := cn.Ping(ctx).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if s := c.Stats(); s.SentinelConnections == 0 || s.SlotsHeld() != capacity || s.Open.Conn != capacity {
+				t.Errorf("Stats with %d Conns: %d sentinel sockets, %d data slots held, open %+v; want sentinel sockets counted apart and every data slot held by a Conn", capacity, s.SentinelConnections, s.SlotsHeld(), s.Open)
+			}
+			extra := c.Conn()
+			if err := extra.Ping(ctx).Err(); !errors.Is(err, pool.ErrMaxConnections) {
+				t.Errorf("a Conn beyond the cap of %d: %v, want a refusal", capacity, err)
+			}
+			_ = extra.Close()
+			for _, cn := range held {
+				_ = cn.Close()
 			}
 
 			quit := make(chan struct{})

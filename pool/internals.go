@@ -53,9 +53,10 @@ import (
 //     public or read as above): a cluster Pub/Sub's dial carries its marker
 //     through go-redis's node choice to the node client's dialer.
 
-// masterReplicaDialer is the function of go-redis's failover client that
-// dials the master or a replica (its sentinel clients dial from elsewhere).
-const masterReplicaDialer = "github.com/redis/go-redis/v9.masterReplicaDialer"
+// masterReplicaDialer names the function of go-redis's failover client that
+// dials the master or a replica (its sentinel clients dial from elsewhere):
+// a frame's function name contains it, whether or not it was inlined.
+const masterReplicaDialer = ".masterReplicaDialer."
 
 // pubsubHooks reaches two private fields of redis.PubSub: the dial function,
 // wrapped so that every dial of the PubSub first reserves its turn, and the
