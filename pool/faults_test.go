@@ -303,9 +303,10 @@ type faultEnv struct {
 	// reconnect during the password fault.
 	password atomic.Pointer[string]
 	// owners maps the local address of every socket dialed to the server,
-	// straight, to who dialed it last: ownerClient or ownerAdmin. A socket
-	// shows no name on the server until its handshake is done: its address
-	// tells whose it is then.
+	// straight, to who dialed it last and when (a dialOwner). A socket shows
+	// no name on the server until its handshake is done: its address tells
+	// whose it is then, if that dial is recent (ports are reused, and
+	// testserver's own admin client does not note its dials).
 	owners sync.Map
 	// clientName is what the client's sockets' names start with.
 	clientName string
@@ -316,6 +317,12 @@ const (
 	ownerAdmin  = "admin"
 )
 
+// dialOwner is who dialed a local address, and when.
+type dialOwner struct {
+	owner string
+	at    time.Time
+}
+
 // recordingDialer dials as go-redis does and notes owner as the owner of
 // each socket's local address.
 func (e *faultEnv) recordingDialer(owner string) func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -323,21 +330,27 @@ func (e *faultEnv) recordingDialer(owner string) func(ctx context.Context, netwo
 		d := net.Dialer{Timeout: 5 * time.Second}
 		conn, err := d.DialContext(ctx, network, addr)
 		if err == nil {
-			e.owners.Store(conn.LocalAddr().String(), owner)
+			e.owners.Store(conn.LocalAddr().String(), dialOwner{owner, time.Now()})
 		}
 		return conn, err
 	}
 }
 
-// isClients reports whether the server's connection c is the client's: its
-// name says so or, before it has one, its address; through the proxy every
-// connection but the admin clients' is the proxy's, for the client.
-func (e *faultEnv) isClients(c testserver.ClientInfo) bool {
-	owner, _ := e.owners.Load(c.Addr)
+// isClients reports whether the server's connection c, listed at the time
+// at, is the client's: its name says so or, before it has one, its address,
+// which the client dialed within the second before (CLIENT LIST's age counts
+// whole seconds); through the proxy every connection but the admin clients'
+// is the proxy's, for the client.
+func (e *faultEnv) isClients(c testserver.ClientInfo, at time.Time) bool {
+	v, _ := e.owners.Load(c.Addr)
+	d, _ := v.(dialOwner)
 	if e.proxy != nil {
-		return owner != ownerAdmin && c.Name != testserver.AdminClientName
+		return d.owner != ownerAdmin && c.Name != testserver.AdminClientName
 	}
-	return strings.HasPrefix(c.Name, e.clientName+".") || (c.Name == "" && owner == ownerClient)
+	if strings.HasPrefix(c.Name, e.clientName+".") {
+		return true
+	}
+	return c.Name == "" && d.owner == ownerClient && at.Sub(d.at) <= c.Age+time.Second && d.at.Sub(at) < time.Second
 }
 
 func newFaultEnv(t *testing.T, srv *testserver.Server, proxy *testserver.Proxy) *faultEnv {
@@ -421,7 +434,7 @@ func (e *faultEnv) killClientSockets() {
 		return
 	}
 	for _, c := range list {
-		if !e.isClients(c) {
+		if !e.isClients(c, time.Now()) {
 			continue // the test's own, reconnecting
 		}
 		// A connection that closed meanwhile counts 0; that is no error.
@@ -858,10 +871,11 @@ type phaseSamples struct {
 // the address of one the client dialed, and the client may note that address
 // after the server lists the socket: so the samples that list more sockets
 // than the cap are kept, and counted again with mine once sampling ended.
-func sampleServer(observer *redis.Client, phase *atomic.Pointer[string], quit <-chan struct{}, mine func(testserver.ClientInfo) bool) serverSamples {
+func sampleServer(observer *redis.Client, phase *atomic.Pointer[string], quit <-chan struct{}, mine func(testserver.ClientInfo, time.Time) bool) serverSamples {
 	s := serverSamples{byPhase: map[string]phaseSamples{}}
 	type candidate struct {
 		phase string
+		at    time.Time
 		list  []testserver.ClientInfo
 	}
 	var candidates []candidate
@@ -882,7 +896,7 @@ func sampleServer(observer *redis.Client, phase *atomic.Pointer[string], quit <-
 		ps.samples++
 		s.byPhase[p] = ps
 		if len(list) > faultCap {
-			candidates = append(candidates, candidate{p, list})
+			candidates = append(candidates, candidate{p, time.Now(), list})
 		} else {
 			s.count(p, len(list), list)
 		}
@@ -890,7 +904,7 @@ func sampleServer(observer *redis.Client, phase *atomic.Pointer[string], quit <-
 	for _, c := range candidates {
 		n := 0
 		for _, cl := range c.list {
-			if mine(cl) {
+			if mine(cl, c.at) {
 				n++
 			}
 		}
