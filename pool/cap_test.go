@@ -668,3 +668,35 @@ func TestCapReservationWithoutEcho(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestWaitCountCountsWaitsThatGotASocket: Stats counts a wait for a socket
+// once it gets one, as go-redis counts its waits for a turn; a wait that ends
+// in a refusal counts in Timeouts, not in WaitCount.
+func TestWaitCountCountsWaitsThatGotASocket(t *testing.T) {
+	srv := testserver.Any(t)
+	ctx := context.Background()
+	opt := testOptions(srv.Addr())
+	opt.PoolTimeout = 300 * time.Millisecond
+	c := claimClient(t, opt, nil, pool.WithMaxConnections(1))
+	defer c.Close()
+	cn := c.Conn()
+	if err := cn.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ping(ctx).Err(); !errors.Is(err, pool.ErrMaxConnections) {
+		t.Fatalf("Ping with the one socket held: %v, want a refusal", err)
+	}
+	if s := c.Stats(); s.WaitCount != 0 || s.Timeouts != 1 {
+		t.Errorf("after a refused wait: WaitCount %d, Timeouts %d; want 0 and 1", s.WaitCount, s.Timeouts)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Ping(ctx).Err() }()
+	waitFor(t, "the Ping to wait", func() bool { return c.Stats().Waiting > 0 })
+	_ = cn.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Stats(); s.WaitCount != 1 || s.WaitDuration <= 0 {
+		t.Errorf("after a wait that got the socket: WaitCount %d, WaitDuration %s; want 1 and more than 0", s.WaitCount, s.WaitDuration)
+	}
+}

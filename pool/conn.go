@@ -50,6 +50,7 @@ type connUse struct {
 	stale     atomic.Bool
 	lastUsed  atomic.Int64           // when its last command ended, in Unix nanoseconds
 	dead      atomic.Bool            // the server closed its socket
+	deadCount atomic.Bool            // counted in state.deadConns: dead, and not yet closed or reclaimed
 	reclaimed atomic.Bool            // closed by the client (see WithReclaimAbandoned)
 	why       atomic.Pointer[string] // why it was reclaimed
 	// depth counts the Conn's commands in progress: go-redis runs the
@@ -141,9 +142,7 @@ func (u *connUse) forget() {
 	if s := u.sock.Load(); s != nil {
 		s.setRole(rolePool)
 	}
-	if u.dead.Load() {
-		u.st.deadConns.Add(-1)
-	}
+	u.uncountDead()
 	u.st.conns.Delete(u)
 }
 

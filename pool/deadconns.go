@@ -61,7 +61,9 @@ func (u *connUse) check(now time.Time) {
 		return // no socket yet, done with, or running a command
 	}
 	if !u.dead.Load() && closedByPeer(s.Conn) && u.dead.CompareAndSwap(false, true) {
-		u.st.deadConns.Add(1)
+		if u.deadCount.CompareAndSwap(false, true) {
+			u.st.deadConns.Add(1)
+		}
 		u.tok.SetNote(noteClosedByServer)
 	}
 	st := u.st
@@ -90,6 +92,7 @@ func (u *connUse) reclaim(why string) {
 		// go-redis's pool drops a closed socket when it next hands it out.
 		_ = u.sock.Load().Close()
 	}
+	u.uncountDead() // it holds no pool turn any longer
 	_ = u.pool.close()
 	if s := u.sock.Load(); s != nil {
 		s.setRole(rolePool)
@@ -98,6 +101,13 @@ func (u *connUse) reclaim(why string) {
 	u.st.reclaimed.Add(1)
 	site, _ := u.tok.Site()
 	u.st.log.Warn("redisleak: reclaimed a Conn nobody closed", "client", u.st.scope.Name(), "reason", why, "origin", site.String())
+}
+
+// uncountDead stops counting the Conn in Stats.DeadConns, once.
+func (u *connUse) uncountDead() {
+	if u.deadCount.CompareAndSwap(true, false) {
+		u.st.deadConns.Add(-1)
+	}
 }
 
 // reclaimedError is what a command on a reclaimed Conn returns.

@@ -205,7 +205,9 @@ func waitingOf(rc weak.Pointer[redis.Client], lim *limiter) func(inFlight int) i
 			}
 			// Sockets serving a command: the pools' busy ones, and the
 			// Conns' running one.
-			serving := int(lim.open[rolePool].Load()) - idle + int(lim.connBusy.Load())
+			// go-redis lists a socket the server closed as idle until it
+			// hands it out: serving is at least 0.
+			serving := max(0, int(lim.open[rolePool].Load())-idle) + int(lim.connBusy.Load())
 			n = max(n, inFlight-serving)
 		}
 		return n

@@ -222,16 +222,18 @@ func (l *limiter) acquireSlot(ctx context.Context) error {
 // (ctx's or the timeout) returns an error wrapping errSlotWait and the
 // deadline's cause.
 func (l *limiter) wait(ctx context.Context, acquire func(context.Context) error) error {
-	l.waitCount.Add(1)
 	l.waiting.Add(1)
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, l.timeout)
 	err := acquire(wctx)
 	cancel()
 	l.waiting.Add(-1)
-	l.waitDuration.Add(int64(time.Since(start)))
 	switch {
 	case err == nil:
+		// Counted as go-redis counts its waits for a turn: those that got
+		// one. A wait that ends in a refusal counts in Stats.Timeouts.
+		l.waitCount.Add(1)
+		l.waitDuration.Add(int64(time.Since(start)))
 		return nil
 	case errors.Is(ctx.Err(), context.Canceled):
 		l.canceled.Add(1)

@@ -26,8 +26,11 @@ type Stats struct {
 	Idle            int        // sockets idle in the pool
 	Waiting         int        // callers waiting for a socket now
 
-	WaitCount    int64         // waits for a pool turn or a cap slot
-	WaitDuration time.Duration // total time spent in those waits
+	// WaitCount counts the waits for a pool turn or a cap slot that got
+	// one (go-redis's pool counts only those); a wait that ends in a refusal
+	// counts in Timeouts instead.
+	WaitCount    int64
+	WaitDuration time.Duration // total time spent in the waits WaitCount counts
 	Timeouts     int64         // waits that ended in a refusal (ErrMaxConnections)
 	Canceled     int64         // waits for a slot or a Pub/Sub reservation abandoned because the caller's context was cancelled
 	Shed         int64         // pooled sockets closed to make room for a Pub/Sub
@@ -38,7 +41,8 @@ type Stats struct {
 
 	// DeadConns counts the open Conns whose socket the server has closed
 	// (found about once a second); each holds a turn of the pool until it is
-	// closed, or reclaimed (see WithReclaimAbandoned).
+	// closed, or reclaimed (see WithReclaimAbandoned), and then no longer
+	// counts.
 	DeadConns int
 	Reclaimed int64 // Conns the client closed on their holder's behalf
 
