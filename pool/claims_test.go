@@ -654,6 +654,16 @@ func TestPubSubThroughEmbeddedClient(t *testing.T) {
 	if len(r.Groups) != 1 || r.Groups[0].Kind != tracker.KindSocket || r.Groups[0].Site.Line != line {
 		t.Fatalf("report %s; want one socket at claims_test.go:%d", r, line)
 	}
+	// Named as the server names it, so that CLIENT LIST leads to it.
+	var subscribed string
+	for _, cl := range srv.Clients(t) {
+		if cl.Sub > 0 {
+			subscribed = cl.Name
+		}
+	}
+	if names := r.Groups[0].ConnNames; len(names) != 1 || names[0] != subscribed || subscribed == "" {
+		t.Errorf("the socket's checkout names %v, the server's subscriber is %q", names, subscribed)
+	}
 	if s := c.Stats(); s.Open.PubSub != 1 || s.Open.Pool != 1 {
 		t.Errorf("Stats().Open = %+v, want 1 Pub/Sub and 1 pooled socket", s.Open)
 	}

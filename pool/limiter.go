@@ -341,6 +341,12 @@ func (l *limiter) dialer(inner dialFunc, refuse func(context.Context, error) err
 		}
 		l.open[r].Add(1)
 		l.dialing.Add(-1)
-		return newSocket(conn, l, r, tok), nil
+		sock := newSocket(conn, l, r, tok)
+		// A Pub/Sub through the embedded client is named by its socket's
+		// address until the socket has its name (see state.nameSocket).
+		if tok.Valid() {
+			tok.SetConnName(connNameOf(asSocket(sock)))
+		}
+		return sock, nil
 	}
 }

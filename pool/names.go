@@ -105,6 +105,7 @@ func (st *state) nameSocket(ctx context.Context, cn *redis.Conn) *socket {
 	switch {
 	case err == nil:
 		s.name.Store(&name)
+		s.state.tok.SetConnName(name) // a Pub/Sub through the embedded client's checkout, if any
 	case refusesNames(err):
 		// The server (or a proxy in front of it) will refuse every
 		// socket's name alike: stop asking.
