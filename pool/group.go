@@ -104,6 +104,17 @@ func (g *group) newNode(opt *redis.Options) *redis.Client {
 		return redis.NewClient(opt)
 	}
 	g.mu.Lock()
+	if g.closed {
+		// go-redis asked for a node as the client closed (a reload in
+		// flight): it gets a closed client, and nothing of it stays.
+		g.mu.Unlock()
+		st.closed.Store(true)
+		st.cancelClose()
+		st.stopWatch()
+		st.releaseDump()
+		_ = st.rc.Close()
+		return st.rc
+	}
 	defer g.mu.Unlock()
 	g.nodes = append(g.nodes, st)
 	g.byClient[st.rc] = st

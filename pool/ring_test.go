@@ -84,6 +84,12 @@ func TestRingTracksShards(t *testing.T) {
 	if err := r.Close(); !errors.Is(err, redis.ErrClosed) {
 		t.Errorf("second Close: %v, want redis.ErrClosed", err)
 	}
+	// A node go-redis asks for once the client closed (a reload in flight)
+	// comes closed, and leaves nothing running (TestMain's goleak check).
+	late := r.Options().NewClient(&redis.Options{Addr: a.Addr()})
+	if err := late.Ping(ctx).Err(); !errors.Is(err, redis.ErrClosed) {
+		t.Errorf("a node client made after Close: Ping = %v, want redis.ErrClosed", err)
+	}
 	for _, s := range []*testserver.Server{a, b} {
 		if s.Real() {
 			if n := len(namedClients(t, s, "ringtest.")); n != 0 {
