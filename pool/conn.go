@@ -2,7 +2,6 @@ package pool
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -180,15 +179,20 @@ func (u *connUse) collected() {
 	if u.ended.Load() || !u.pool.known() {
 		return
 	}
-	// A reclaimed Conn's pool was closed by the client, not by its holder.
-	if err := u.pool.close(); errors.Is(err, redis.ErrClosed) && !u.reclaimed.Load() {
+	// Closed through its *redis.Conn before it was dropped. (A reclaimed
+	// Conn's pool was closed by the client, not by its holder.)
+	if u.pool.closed() && !u.reclaimed.Load() {
 		u.end()
 		return
 	}
-	if u.ended.CompareAndSwap(false, true) {
-		u.tok.MarkDropped()
-		u.forget()
+	// Ended before its pool is closed: a sweep (Stats, Report) running now
+	// must not take the pool this closes for a close by the holder.
+	if !u.ended.CompareAndSwap(false, true) {
+		return
 	}
+	_ = u.pool.close() // its socket goes back to the pool
+	u.tok.MarkDropped()
+	u.forget()
 }
 
 // sweepConns ends the checkouts of the Conns closed through go-redis.
