@@ -2,6 +2,8 @@ package metrics_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -10,11 +12,15 @@ import (
 	"testing"
 	"text/template"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
+	"github.com/redis/go-redis/v9"
 	"gopkg.in/yaml.v3"
 
 	"github.com/redisleak/redisleak/metrics"
+	"github.com/redisleak/redisleak/pool"
+	"github.com/redisleak/redisleak/tracker"
 )
 
 type ruleFile struct {
@@ -119,11 +125,24 @@ func checkTemplate(text string) error {
 	return tmpl.Execute(&b, map[string]any{"Labels": map[string]string{}, "Value": 0.5})
 }
 
-// exportedNames returns the names of the families the collector exports.
+// exportedNames returns the names of the families the collector exports,
+// for a single client and a ring of two shards (whose nodes have families
+// of their own).
 func exportedNames(t *testing.T) map[string]bool {
 	cl, _ := newClient(t)
+	r, err := pool.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": miniredis.RunT(t).Addr(), "b": miniredis.RunT(t).Addr()}},
+		pool.WithTracker(tracker.New()), pool.WithLogger(discard), pool.WithMaxConnectionsPerNode(maxConns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	for i := range 10 {
+		if err := r.Set(context.Background(), fmt.Sprint("k", i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(metrics.NewCollector(cl))
+	reg.MustRegister(metrics.NewCollector(cl, r))
 	names := map[string]bool{}
 	for n := range series(t, reg) {
 		names[n[:strings.IndexByte(n, '{')]] = true

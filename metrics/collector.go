@@ -2,9 +2,13 @@ package metrics
 
 import (
 	"cmp"
+	"fmt"
+	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"weak"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,41 +46,6 @@ var (
 	clientKindLabels = []string{"client", "kind"}
 	trackerLabels    = []string{"tracker"}
 
-	descMaxConnections = prometheus.NewDesc("redisleak_max_connections",
-		"The hard cap on the sockets the client may have open at once (pool.WithMaxConnections, after NewClient reconciled it with PoolSize). "+
-			"Compare redisleak_open_connections with it: when open stays near the cap, callers wait and then get refused; raise the cap or find who holds the sockets.",
-		clientLabels, nil)
-	descOpenConnections = prometheus.NewDesc("redisleak_open_connections",
-		"Sockets the client has open now, each holding a slot of the cap, by holder: kind=\"pool\" (the main pool, idle or serving a command, plus sockets closed but not yet confirmed closed by the server), "+
-			"kind=\"pubsub\" (Pub/Sub sockets) and kind=\"conn\" (dedicated Conns that have run a command). "+
-			"Pubsub or conn that only grows means Pub/Subs or Conns that are never closed: see redisleak_outstanding_checkouts and the client's Report for their call sites.",
-		clientKindLabels, nil)
-	descInUseConnections = prometheus.NewDesc("redisleak_in_use_connections",
-		"Open sockets that are not idle in the pool: serving a command, held by a Pub/Sub or a dedicated Conn, or closing. "+
-			"In use close to redisleak_max_connections means the cap is the bottleneck; if the traffic does not explain it, look for long-held checkouts.",
-		clientLabels, nil)
-	descIdleConnections = prometheus.NewDesc("redisleak_idle_connections",
-		"Sockets idle in the main pool, ready for the next command. Idle at 0 while callers wait (redisleak_wait_count_total rising) means every slot of the cap is busy.",
-		clientLabels, nil)
-	descWaitCount = prometheus.NewDesc("redisleak_wait_count_total",
-		"Waits for a pool turn or a slot of the cap. A rate that rises with load is expected near the cap; a steady rise without load points to sockets held and not given back.",
-		clientLabels, nil)
-	descWaitDuration = prometheus.NewDesc("redisleak_wait_duration_seconds_total",
-		"Total time spent in waits for a pool turn or a slot of the cap. Divided by redisleak_wait_count_total it is the mean wait; "+
-			"a mean approaching PoolTimeout means refusals are next: raise the cap or release connections sooner.",
-		clientLabels, nil)
-	descRefusals = prometheus.NewDesc("redisleak_refusals_total",
-		"Waits that ended in a refusal (an error matching pool.ErrMaxConnections) because no slot of the cap freed up within PoolTimeout or the caller's deadline. "+
-			"Any increase is a failed request: the refusal's error names the call sites holding the sockets; fix those or raise the cap.",
-		clientLabels, nil)
-	descCanceledWaits = prometheus.NewDesc("redisleak_canceled_waits_total",
-		"Waits for a slot of the cap or a Pub/Sub reservation abandoned because the caller's context was cancelled first. "+
-			"A rise alongside redisleak_wait_count_total means callers give up before the pool can serve them: the cap is too small or sockets are held too long.",
-		clientLabels, nil)
-	descShed = prometheus.NewDesc("redisleak_shed_total",
-		"Idle pooled sockets closed to make room for a Pub/Sub socket under the cap. A steady rate means Pub/Subs keep opening near the cap, "+
-			"costing the pool reconnects; reuse Pub/Subs or raise the cap.",
-		clientLabels, nil)
 	descOutstanding = prometheus.NewDesc("redisleak_outstanding_checkouts",
 		"The client's checkouts outstanding now, by kind (command, blocking, pipeline, conn, pubsub). "+
 			"Commands and pipelines come and go; conn or pubsub that only grows is a leak of Conns or Pub/Subs not closed: the client's Report (or the tracker's HTTP handler) names their call sites.",
@@ -88,6 +57,10 @@ var (
 	descDropped = prometheus.NewDesc("redisleak_dropped_checkouts",
 		"The client's outstanding checkouts whose holder (a Conn or a Pub/Sub) was garbage-collected without Close: definite leaks. "+
 			"They stay reported until the process restarts; any value above 0 is a bug to fix at the call site the client's Report names.",
+		clientLabels, nil)
+	descSentinelConnections = prometheus.NewDesc("redisleak_sentinel_connections",
+		"Sockets a failover client (pool.NewFailoverClient) has open to its sentinels, counted apart from redisleak_open_connections: they have a cap of their own per sentinel address and take no slot of the data sockets' cap. "+
+			"Exported for a failover client from the first scrape that finds one open. One or two per sentinel is normal (go-redis keeps a Pub/Sub for +switch-master); 0 for long means the client cannot reach any sentinel and will not follow a failover.",
 		clientLabels, nil)
 
 	descTrackerCheckouts = prometheus.NewDesc("redisleak_tracker_checkouts_total",
@@ -104,14 +77,141 @@ var (
 		"Holders the tracker saw garbage-collected without release, clients dropped without Close included: definite leaks. "+
 			"Any increase is a bug; the tracker's Report names the call sites of those still outstanding.",
 		trackerLabels, nil)
-
-	allDescs = []*prometheus.Desc{
-		descMaxConnections, descOpenConnections, descInUseConnections, descIdleConnections,
-		descWaitCount, descWaitDuration, descRefusals, descCanceledWaits, descShed,
-		descOutstanding, descOldest, descDropped,
-		descTrackerCheckouts, descTrackerReleases, descTrackerInvalidReleases, descTrackerDropped,
-	}
 )
+
+// needs says what a figure of [pool.Stats] needs to be meaningful, that is
+// able to be other than 0. A figure is not exported where it cannot be.
+type needs int
+
+const (
+	// always: every client counts it.
+	always needs = iota
+	// aPool: a pool the library built (Stats.PoolSize > 0). The nodes of a
+	// failover cluster client (pool.NewUniversalClient with MasterName and
+	// RouteByLatency, RouteRandomly or IsClusterMode), whose pools go-redis
+	// builds itself, count only their sockets, and so does that client's
+	// total: its waits, refusals and Conns are not counted.
+	aPool
+	// aCap: a cap (MaxConnections > 0, for the client or one of its nodes):
+	// without one, a closed socket is closed at once, and nothing drains.
+	aCap
+)
+
+// stat is a figure of [pool.Stats] exported per client (redisleak_<name>)
+// and per node of a cluster or ring client (redisleak_node_<name>).
+type stat struct {
+	name  string
+	help  string
+	typ   prometheus.ValueType
+	needs needs
+	value func(*pool.Stats) float64
+
+	client, node *prometheus.Desc // set by init
+}
+
+// openStat is redisleak_open_connections, one series per holder.
+var openStat = &stat{name: "open_connections", typ: prometheus.GaugeValue, needs: always,
+	help: "Sockets the client has open now, each holding a slot of the cap, by holder: kind=\"pool\" (the main and pipeline pools' sockets, idle or serving a command), " +
+		"kind=\"pubsub\" (Pub/Sub sockets) and kind=\"conn\" (dedicated Conns that have run a command). Sockets being dialed and sockets closed but not yet confirmed closed by the server hold a slot too: see redisleak_dialing_connections and redisleak_draining_connections. " +
+		"Pubsub or conn that only grows means Pub/Subs or Conns that are never closed: see redisleak_outstanding_checkouts and the client's Report for their call sites."}
+
+// openByKind are openStat's series: the kind label and the value of each.
+var openByKind = []struct {
+	kind  string
+	value func(*pool.Stats) int
+}{
+	{openPool, func(s *pool.Stats) int { return s.Open.Pool }},
+	{openPubSub, func(s *pool.Stats) int { return s.Open.PubSub }},
+	{openConn, func(s *pool.Stats) int { return s.Open.Conn }},
+}
+
+// stats are the figures of [pool.Stats] the collector exports, openStat
+// included, in the order they are collected.
+var stats = []*stat{
+	{name: "max_connections", typ: prometheus.GaugeValue, needs: always,
+		value: func(s *pool.Stats) float64 { return float64(s.MaxConnections) },
+		help: "The hard cap on the sockets the client may have open at once (pool.WithMaxConnections, after NewClient reconciled it with PoolSize); 0 when there is none. " +
+			"For a cluster or ring client it is the total cap across its nodes, and redisleak_node_max_connections each node's cap (pool.WithMaxConnectionsPerNode). " +
+			"Compare redisleak_open_connections with it: when open stays near the cap, callers wait and then get refused; raise the cap or find who holds the sockets."},
+	openStat,
+	{name: "in_use_connections", typ: prometheus.GaugeValue, needs: aPool,
+		value: func(s *pool.Stats) float64 { return float64(s.InUse) },
+		help: "Open sockets that are not idle in the pool: serving a command, held by a Pub/Sub or a dedicated Conn. " +
+			"In use close to redisleak_max_connections means the cap is the bottleneck; if the traffic does not explain it, look for long-held checkouts."},
+	{name: "idle_connections", typ: prometheus.GaugeValue, needs: aPool,
+		value: func(s *pool.Stats) float64 { return float64(s.Idle) },
+		help:  "Sockets idle in the pool, ready for the next command. Idle at 0 while callers wait (redisleak_waiting_callers above 0, redisleak_wait_count_total rising) means every slot of the cap is busy."},
+	{name: "dialing_connections", typ: prometheus.GaugeValue, needs: always,
+		value: func(s *pool.Stats) float64 { return float64(s.Dialing) },
+		help:  "Sockets being dialed now; under a cap each already holds a slot. Dials take a round trip: a value that stays above 0 means the server is slow to accept or unreachable, and the slots held by the dials are missing to the callers."},
+	{name: "draining_connections", typ: prometheus.GaugeValue, needs: aCap,
+		value: func(s *pool.Stats) float64 { return float64(s.Draining) },
+		help: "Sockets the client has closed whose close the server has not confirmed yet; each keeps its slot of the cap until the server does, or pool.WithDrainTimeout passes, so that the server never counts more of the client's sockets than the cap. " +
+			"Exported for a client with a cap (without one nothing drains). A live server confirms in a round trip: many draining for long means a stalled server or a slow path, and the slots they hold are missing to the callers."},
+	{name: "waiting_callers", typ: prometheus.GaugeValue, needs: aPool,
+		value: func(s *pool.Stats) float64 { return float64(s.Waiting) },
+		help:  "Callers waiting now for a pool turn or a slot of the cap. Above 0 for longer than a burst means the pool or the cap is the bottleneck: see redisleak_in_use_connections and who holds the sockets."},
+	{name: "wait_count_total", typ: prometheus.CounterValue, needs: aPool,
+		value: func(s *pool.Stats) float64 { return float64(s.WaitCount) },
+		help:  "Waits for a pool turn or a slot of the cap. A rate that rises with load is expected near the cap; a steady rise without load points to sockets held and not given back."},
+	{name: "wait_duration_seconds_total", typ: prometheus.CounterValue, needs: aPool,
+		value: func(s *pool.Stats) float64 { return s.WaitDuration.Seconds() },
+		help: "Total time spent in waits for a pool turn or a slot of the cap. Divided by redisleak_wait_count_total it is the mean wait; " +
+			"a mean approaching PoolTimeout means refusals are next: raise the cap or release connections sooner."},
+	{name: "refusals_total", typ: prometheus.CounterValue, needs: aPool,
+		value: func(s *pool.Stats) float64 { return float64(s.Timeouts) },
+		help: "Waits that ended in a refusal (an error matching pool.ErrMaxConnections) because no slot of the cap freed up within PoolTimeout or the caller's deadline. " +
+			"Any increase is a failed request: the refusal's error names the call sites holding the sockets; fix those or raise the cap."},
+	{name: "canceled_waits_total", typ: prometheus.CounterValue, needs: aPool,
+		value: func(s *pool.Stats) float64 { return float64(s.Canceled) },
+		help: "Waits for a slot of the cap or a Pub/Sub reservation abandoned because the caller's context was cancelled first. " +
+			"A rise alongside redisleak_wait_count_total means callers give up before the pool can serve them: the cap is too small or sockets are held too long."},
+	{name: "shed_total", typ: prometheus.CounterValue, needs: aPool,
+		value: func(s *pool.Stats) float64 { return float64(s.Shed) },
+		help: "Idle pooled sockets closed to make room under the cap: for a Pub/Sub socket or, in a cluster or ring client, for a socket that another node (or another client of the same node) needs. " +
+			"A steady rate costs the pool reconnects: reuse Pub/Subs, or raise the cap."},
+	{name: "drain_timeouts_total", typ: prometheus.CounterValue, needs: aCap,
+		value: func(s *pool.Stats) float64 { return float64(s.DrainTimeouts) },
+		help: "Closed sockets whose close the server did not confirm within pool.WithDrainTimeout; their slot was given back all the same, so for a while the server may count more of the client's sockets than the cap. " +
+			"Exported for a client with a cap. A rise means a stalled server or a path slower than the drain timeout."},
+	{name: "dead_conns", typ: prometheus.GaugeValue, needs: aPool,
+		value: func(s *pool.Stats) float64 { return float64(s.DeadConns) },
+		help: "Open dedicated Conns whose socket the server has closed (found about once a second). Each holds a turn of the pool until it is closed, or reclaimed (pool.WithReclaimAbandoned): " +
+			"its holder has likely forgotten it; the client's Report names where it was opened."},
+	{name: "reclaimed_conns_total", typ: prometheus.CounterValue, needs: aPool,
+		value: func(s *pool.Stats) float64 { return float64(s.Reclaimed) },
+		help:  "Dedicated Conns the client closed on their holder's behalf (pool.WithReclaimAbandoned; 0 without it). Each is a Conn its holder forgot to close: the client logged where it was opened."},
+}
+
+// nodeHelp is the help of a per-node family: the client family's, for one node.
+func nodeHelp(st *stat) string {
+	return "redisleak_" + st.name + " for one node of a cluster or ring client (node=\"<name>/<addr>\", the node's name in reports; " +
+		"max_connections is then the node's cap, pool.WithMaxConnectionsPerNode). The client's series are the total over its nodes. " + st.help
+}
+
+func init() {
+	for _, st := range stats {
+		labels, nodeLabels := clientLabels, []string{"client", "node"}
+		if st == openStat {
+			labels, nodeLabels = clientKindLabels, []string{"client", "node", "kind"}
+		}
+		st.client = prometheus.NewDesc("redisleak_"+st.name, st.help, labels, nil)
+		st.node = prometheus.NewDesc("redisleak_node_"+st.name, nodeHelp(st), nodeLabels, nil)
+	}
+}
+
+// Source is what the collector reads of a client: [*pool.Client],
+// [*pool.ClusterClient], [*pool.Ring], and any [pool.UniversalClient] (what
+// [pool.NewUniversalClient] returns) are Sources.
+type Source interface {
+	// Stats returns the client's connection statistics now; a cluster or
+	// ring client's nodes in Stats.Nodes.
+	Stats() pool.Stats
+	// Report returns the client's outstanding checkouts now.
+	Report() tracker.Report
+	// Tracker returns the tracker that records the client's checkouts.
+	Tracker() *tracker.Tracker
+}
 
 // Collector exports the connection statistics and outstanding checkouts of
 // redisleak clients as Prometheus metrics. It implements
@@ -119,11 +219,21 @@ var (
 // registry is scraped, and nothing runs in between. It is safe for concurrent
 // use.
 //
+// A cluster or ring client is exported under its name like a single client,
+// its series being the total over its nodes, and each node's figures again
+// under the label node, in the families redisleak_node_* (see the package
+// documentation). The node label takes one value per node address the client
+// has used, so its cardinality is the number of nodes (a few, a few dozen
+// for a large cluster), not anything that grows with the traffic.
+//
 // The collector refers to its clients weakly, so that adding a client does
 // not keep it alive: a client garbage-collected without Close is still
 // reported as a leak by its tracker (redisleak_tracker_dropped_total), and its
-// per-client series disappear. Remove a client when you close it; a closed
-// client still in the collector keeps exporting its last values.
+// per-client series disappear. This holds for [*pool.Client],
+// [*pool.ClusterClient] and [*pool.Ring], whatever the static type they are
+// added as; a Source of another type is held until it is removed. Remove a
+// client when you close it; a closed client still in the collector keeps
+// exporting its last values.
 //
 // Register one Collector per registry: two collectors sharing a client or a
 // tracker export the same series twice, which the registry refuses.
@@ -135,10 +245,15 @@ type Collector struct {
 }
 
 type entry struct {
-	client weak.Pointer[pool.Client]
+	// client returns the client, or nil once it has been garbage-collected.
+	client func() Source
 	// tracker is held strongly: its counters outlive the client, so that a
 	// client dropped without Close still shows in redisleak_tracker_dropped_total.
 	tracker *tracker.Tracker
+	// sentinels is set once the client has had a sentinel socket open: it
+	// is a failover client, and redisleak_sentinel_connections is exported
+	// for it from then on.
+	sentinels atomic.Bool
 }
 
 type trackerRef struct {
@@ -149,21 +264,34 @@ type trackerRef struct {
 var _ prometheus.Collector = (*Collector)(nil)
 
 // NewCollector returns a collector of clients, each labelled with its name
-// (pool.Client.Name: the address, or "ClientName/address" when the options
-// name the client). A second client of a name already present is labelled
-// "name#2", a third "name#3", and so on. It panics on a nil client.
-func NewCollector(clients ...*pool.Client) *Collector {
+// (the Name method of [*pool.Client], [*pool.ClusterClient] and [*pool.Ring]:
+// the address, or "ClientName/address" when the options name the client; a
+// cluster's or ring's seed addresses, comma-separated). A second client of a
+// name already present is labelled "name#2", a third "name#3", and so on.
+// It panics on a nil client, and on a client without a Name method: add such
+// a client with [Collector.Add].
+//
+// A [pool.UniversalClient] is a Source, so the result of
+// [pool.NewUniversalClient] can be passed as it is. Clients of a static type
+// other than Source need converting: a []*pool.Client as
+// NewCollector(clients...) does not compile; pass each client, or build a
+// []metrics.Source.
+func NewCollector(clients ...Source) *Collector {
 	c := &Collector{
 		clients:  make(map[string]*entry),
 		trackers: make(map[*tracker.Tracker]*trackerRef),
 	}
 	for _, cl := range clients {
-		if cl == nil {
-			panic("metrics: NewCollector: nil *pool.Client")
+		if isNil(cl) {
+			panic(fmt.Sprintf("metrics: NewCollector: nil client (%T)", cl))
 		}
-		name := cl.Name()
+		named, ok := cl.(interface{ Name() string })
+		if !ok {
+			panic(fmt.Sprintf("metrics: NewCollector: %T has no Name method; add it under a name of your own with Collector.Add", cl))
+		}
+		name := named.Name()
 		for n := 2; c.clients[name] != nil; n++ {
-			name = cl.Name() + "#" + strconv.Itoa(n)
+			name = named.Name() + "#" + strconv.Itoa(n)
 		}
 		c.add(name, cl)
 	}
@@ -173,9 +301,9 @@ func NewCollector(clients ...*pool.Client) *Collector {
 // Add exports the client under the label client=name, replacing the client
 // already exported under that name, if any. It panics on a nil client or an
 // empty name.
-func (c *Collector) Add(name string, cl *pool.Client) {
-	if cl == nil {
-		panic("metrics: Collector.Add: nil *pool.Client")
+func (c *Collector) Add(name string, cl Source) {
+	if isNil(cl) {
+		panic(fmt.Sprintf("metrics: Collector.Add: nil client (%T)", cl))
 	}
 	if name == "" {
 		panic("metrics: Collector.Add: empty name")
@@ -183,12 +311,51 @@ func (c *Collector) Add(name string, cl *pool.Client) {
 	c.add(name, cl)
 }
 
-func (c *Collector) add(name string, cl *pool.Client) {
+// isNil reports whether cl is nil, or a nil pointer (or map, ...) of some type.
+func isNil(cl Source) bool {
+	if cl == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(cl); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
+}
+
+// weakly returns a function that returns cl while it is alive, without
+// keeping it alive, for the clients of this module; any other Source is held.
+func weakly(cl Source) func() Source {
+	switch cl := cl.(type) {
+	case *pool.Client:
+		return weakRef(cl)
+	case *pool.ClusterClient:
+		return weakRef(cl)
+	case *pool.Ring:
+		return weakRef(cl)
+	}
+	return func() Source { return cl }
+}
+
+func weakRef[T any, P interface {
+	*T
+	Source
+}](cl P) func() Source {
+	w := weak.Make((*T)(cl))
+	return func() Source {
+		if v := w.Value(); v != nil {
+			return P(v)
+		}
+		return nil
+	}
+}
+
+func (c *Collector) add(name string, cl Source) {
 	t := cl.Tracker()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.removeLocked(name)
-	c.clients[name] = &entry{client: weak.Make(cl), tracker: t}
+	c.clients[name] = &entry{client: weakly(cl), tracker: t}
 	ref := c.trackers[t]
 	if ref == nil {
 		ref = &trackerRef{}
@@ -226,16 +393,24 @@ func (c *Collector) removeLocked(name string) {
 	}
 }
 
-// Describe sends the descriptors of every metric the collector exports.
+// Describe sends the descriptors of every metric the collector may export.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range allDescs {
+	for _, st := range stats {
+		ch <- st.client
+		ch <- st.node
+	}
+	for _, d := range []*prometheus.Desc{
+		descOutstanding, descOldest, descDropped, descSentinelConnections,
+		descTrackerCheckouts, descTrackerReleases, descTrackerInvalidReleases, descTrackerDropped,
+	} {
 		ch <- d
 	}
 }
 
 type namedClient struct {
 	name   string
-	client *pool.Client
+	client Source
+	entry  *entry
 }
 
 type namedTracker struct {
@@ -248,7 +423,7 @@ type namedTracker struct {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	clients, trackers := c.snapshot()
 	for _, nc := range clients {
-		collectClient(ch, nc.name, nc.client)
+		collectClient(ch, nc)
 	}
 	for _, nt := range trackers {
 		collectTracker(ch, nt.label, nt.tracker)
@@ -262,8 +437,8 @@ func (c *Collector) snapshot() ([]namedClient, []namedTracker) {
 	defer c.mu.Unlock()
 	clients := make([]namedClient, 0, len(c.clients))
 	for name, e := range c.clients {
-		if cl := e.client.Value(); cl != nil {
-			clients = append(clients, namedClient{name: name, client: cl})
+		if cl := e.client(); cl != nil {
+			clients = append(clients, namedClient{name: name, client: cl, entry: e})
 		}
 	}
 	trackers := make([]namedTracker, 0, len(c.trackers))
@@ -275,28 +450,71 @@ func (c *Collector) snapshot() ([]namedClient, []namedTracker) {
 	return clients, trackers
 }
 
-func collectClient(ch chan<- prometheus.Metric, name string, cl *pool.Client) {
-	st := cl.Stats()
+// meaningful reports whether a figure that needs n can be other than 0 in
+// s: a client's total when node is false, one of its nodes' otherwise.
+func meaningful(n needs, s *pool.Stats, node bool) bool {
+	switch n {
+	case aPool:
+		// A total without nodes yet (a cluster or ring client not used so
+		// far) is all zeros, but real ones.
+		return s.PoolSize > 0 || (!node && len(s.Nodes) == 0)
+	case aCap:
+		if s.MaxConnections > 0 {
+			return true
+		}
+		for _, ns := range s.Nodes {
+			if ns.MaxConnections > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// collectStats sends the figures of s, a client's (node "") or one of its
+// nodes'.
+func collectStats(ch chan<- prometheus.Metric, s *pool.Stats, client, node string) {
+	labels := []string{client}
+	if node != "" {
+		labels = append(labels, node)
+	}
+	for _, st := range stats {
+		if !meaningful(st.needs, s, node != "") {
+			continue
+		}
+		d := st.client
+		if node != "" {
+			d = st.node
+		}
+		if st == openStat {
+			for _, o := range openByKind {
+				ch <- prometheus.MustNewConstMetric(d, st.typ, float64(o.value(s)), append(slices.Clip(labels), o.kind)...)
+			}
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(d, st.typ, st.value(s), labels...)
+	}
+}
+
+func collectClient(ch chan<- prometheus.Metric, nc namedClient) {
+	name := nc.name
+	st := nc.client.Stats()
+	collectStats(ch, &st, name, "")
+	for _, node := range slices.Sorted(maps.Keys(st.Nodes)) {
+		ns := st.Nodes[node]
+		collectStats(ch, &ns, name, node)
+	}
+	if st.SentinelConnections > 0 {
+		nc.entry.sentinels.Store(true)
+	}
+	if nc.entry.sentinels.Load() {
+		ch <- prometheus.MustNewConstMetric(descSentinelConnections, prometheus.GaugeValue, float64(st.SentinelConnections), name)
+	}
+
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	counter := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
-	}
-
-	gauge(descMaxConnections, float64(st.MaxConnections), name)
-	gauge(descOpenConnections, float64(st.Open.Pool), name, openPool)
-	gauge(descOpenConnections, float64(st.Open.PubSub), name, openPubSub)
-	gauge(descOpenConnections, float64(st.Open.Conn), name, openConn)
-	gauge(descInUseConnections, float64(st.InUse), name)
-	gauge(descIdleConnections, float64(st.Idle), name)
-
-	counter(descWaitCount, float64(st.WaitCount), name)
-	counter(descWaitDuration, st.WaitDuration.Seconds(), name)
-	counter(descRefusals, float64(st.Timeouts), name)
-	counter(descCanceledWaits, float64(st.Canceled), name)
-	counter(descShed, float64(st.Shed), name)
-
 	type byKind struct {
 		count  int
 		oldest float64
@@ -308,7 +526,7 @@ func collectClient(ch chan<- prometheus.Metric, name string, cl *pool.Client) {
 	for _, k := range kinds {
 		per[k] = &byKind{}
 	}
-	for _, g := range cl.Report().Groups {
+	for _, g := range nc.client.Report().Groups {
 		dropped += g.Dropped
 		b := per[g.Kind]
 		if b == nil { // a kind this package does not know: count it under its own name

@@ -137,11 +137,12 @@ func TestCollectorCountsConnsAndPubSubs(t *testing.T) {
 	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
 		t.Fatalf("lint: %v %+v", err, problems)
 	}
-	// 22 series per client (1+3+1+1 gauges, 5 counters, 5+5 per kind, 1
+	// 28 series per client (17 of its statistics, 5+5 per kind, 1
 	// dropped), 4 per tracker.
-	if n := testutil.CollectAndCount(c); n != 26 {
-		t.Errorf("CollectAndCount = %d, want 26", n)
+	if n, want := testutil.CollectAndCount(c), statSeries+reportSeries+trackerSeries; n != want {
+		t.Errorf("CollectAndCount = %d, want %d", n, want)
 	}
+	checkMetrics(t, c)
 	if n := testutil.CollectAndCount(c, "redisleak_outstanding_checkouts"); n != len(kinds) {
 		t.Errorf("outstanding series = %d, want one per kind (%d)", n, len(kinds))
 	}
