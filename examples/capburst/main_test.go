@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"testing"
@@ -9,17 +10,39 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/redisleak/redisleak/examples/internal/exampletest"
+	"github.com/redisleak/redisleak/internal/testserver"
 )
 
 // runDemo runs one variant against a fresh miniredis, counting its
-// connections.
+// connections as the example does (see connCounter: miniredis's count lags
+// behind closes).
 func runDemo(t *testing.T, variant string) *outcome {
 	t.Helper()
 	mr := miniredis.RunT(t)
 	res, _ := exampletest.RunDemoOn(t, mr, variant, func(ctx context.Context, addr, variant string, out io.Writer) (*outcome, error) {
-		return demo(ctx, addr, variant, mr.CurrentConnectionCount, out)
+		count, stop := connCounter(ctx, mr, addr)
+		defer stop()
+		return demo(ctx, addr, variant, count, out)
 	})
 	return res
+}
+
+// TestFixedOnRedisServer: on a real redis-server, whose count is exact, the
+// capped client's sockets never exceed the cap.
+func TestFixedOnRedisServer(t *testing.T) {
+	srv := testserver.Redis(t)
+	ctx := context.Background()
+	count, stop := connCounter(ctx, nil, srv.Addr())
+	defer stop()
+	var out bytes.Buffer
+	res, err := demo(ctx, srv.Addr(), "fixed", count, &out)
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, &out)
+	}
+	t.Logf("output:\n%s", &out)
+	if res.peak > maxConn || res.peak == 0 || res.err != nil || res.closeErr != nil {
+		t.Errorf("capped client on redis-server: peak %d (cap %d); burst: %v; Close: %v", res.peak, maxConn, res.err, res.closeErr)
+	}
 }
 
 // TestBad: bare go-redis with PoolSize 5 opens a socket per subscriber. There
