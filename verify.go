@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/goleak"
@@ -49,7 +50,10 @@ type TestingT interface {
 // check counts only what its own closure made (and the closures within it,
 // goroutines included); a test's check counts its subtests' too. Subtests
 // that share one closure (table-driven) cannot be told apart by their
-// stacks. A checkout made on a goroutine that is no closure of the test (an
+// stacks: a parallel one's check leaves what that closure made to the
+// parent's check (saying so in the test log) while a sibling still runs the
+// closure, and counts it once none does, so a clean case is not blamed for
+// its sibling's leak. A checkout made on a goroutine that is no closure of the test (an
 // httptest server's handler, say), and one without a recorded stack (a plain
 // command), name no test: they are reported under a heading that says they
 // could not be attributed.
@@ -63,9 +67,64 @@ func VerifyNone(t TestingT, opts ...Option) {
 	cfg := buildConfig(opts)
 	top := topTest(t.Name())
 	body := testBody(top)
-	if err := cfg.find(func(c tracker.Checkout) owner { return attribute(c, top, body) }); err != nil {
+	siblings := sharedClosure{body: body}
+	if err := cfg.find(func(c tracker.Checkout) owner {
+		o, outer := attribute(c, top, body)
+		if o == ownerThis && outer == body && isSubtestClosure(body) && siblings.running() {
+			siblings.left.Store(true)
+			return ownerShared
+		}
+		return o
+	}); err != nil {
 		t.Error(err)
 	}
+	if l, ok := t.(interface{ Logf(string, ...any) }); ok && siblings.left.Load() {
+		l.Logf("redisleak: outstanding checkouts made by %s, a closure other parallel subtests run too (a table-driven test): a check cannot tell which of them made them, so it leaves them to the parent test's check (or VerifyTestMain's)", body)
+	}
+}
+
+// sharedClosure tells whether a subtest's closure is being run by another
+// goroutine too: parallel subtests of a table share one closure, and a
+// checkout made by it cannot be told to be this subtest's rather than a
+// sibling's. A sibling that already returned ran its own check first, so
+// what is left is this one's.
+type sharedClosure struct {
+	body   string
+	once   sync.Once
+	shared bool
+	left   atomic.Bool // checkouts were left to the parent
+}
+
+// running reports whether another goroutine runs the closure, reading the
+// stacks once per check.
+func (s *sharedClosure) running() bool {
+	s.once.Do(func() { s.shared = otherGoroutineRuns(s.body) })
+	return s.shared
+}
+
+// otherGoroutineRuns reports whether a goroutine other than the caller's has
+// function on its stack. It reads every goroutine's stack: it runs only when
+// a check has found a leak to blame.
+func otherGoroutineRuns(function string) bool {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	// The caller's goroutine comes first; the others follow, one block
+	// each, separated by a blank line.
+	_, others, _ := strings.Cut(string(buf), "\n\n")
+	return strings.Contains(others, "\n"+function+"(")
+}
+
+// isSubtestClosure reports whether body, a check's test function, is a
+// subtest's closure ("pkg.TestA.func1") rather than a top-level test.
+func isSubtestClosure(body string) bool {
+	return body != "" && strings.Contains(body[strings.LastIndex(body, "Test"):], ".")
 }
 
 type owner int
@@ -74,6 +133,7 @@ const (
 	ownerThis    owner = iota // made by the test being checked
 	ownerOther                // made by another test: not this test's leak
 	ownerUnknown              // no test in the stack
+	ownerShared               // made by this subtest's closure, which parallel siblings run too: the parent's to report
 )
 
 // find retries until nothing counts or the settle time passes, then reports.
@@ -220,8 +280,9 @@ func testBody(top string) string {
 // a test's own, or its subtests'. One made by a sibling subtest (another
 // closure of the same test) or by the parent before the subtest ran is not.
 // Subtests that share one closure (table-driven) cannot be told apart by
-// their stacks: a leak of one is the first such check's to report.
-func attribute(c tracker.Checkout, top, body string) owner {
+// their stacks (see sharedClosure). It returns the outermost test frame's
+// function too.
+func attribute(c tracker.Checkout, top, body string) (owner, string) {
 	outer := ""
 	for _, f := range c.Stack {
 		name := testFunction(f.Function)
@@ -229,17 +290,17 @@ func attribute(c tracker.Checkout, top, body string) owner {
 			continue
 		}
 		if name != top {
-			return ownerOther
+			return ownerOther, ""
 		}
 		outer = f.Function
 	}
 	switch {
 	case outer == "":
-		return ownerUnknown
+		return ownerUnknown, ""
 	case body == "" || outer == body || strings.HasPrefix(outer, body+"."):
-		return ownerThis
+		return ownerThis, outer
 	}
-	return ownerOther
+	return ownerOther, outer
 }
 
 // testFunction returns the test a frame's function belongs to ("TestA" for

@@ -244,3 +244,46 @@ func TestOneErrLeaked(t *testing.T) {
 		t.Fatal("redisleak.ErrLeaked, pool.ErrLeaked and tracker.ErrLeaked differ")
 	}
 }
+
+// cleanChecked is closed once the clean table case has run its check, so
+// that the leaky case's leak is outstanding, and its closure running, then.
+var cleanChecked = make(chan struct{})
+
+// TestScenarioTable: parallel table-driven subtests share one closure. The
+// clean case, checking while the leaky one runs, is not blamed; the leak is
+// reported once, by the leaky case or the parent.
+func TestScenarioTable(t *testing.T) {
+	scenarioOnly(t)
+	defer redisleak.VerifyNone(t)
+	c := scenarioClient(t)
+	t.Cleanup(func() { _ = c.Close() })
+	for _, tc := range []struct {
+		name string
+		leak bool
+	}{{"leaky", true}, {"clean", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if !tc.leak {
+				defer close(cleanChecked) // after the check below
+			}
+			defer redisleak.VerifyNone(t)
+			if tc.leak {
+				forgetConn(t, c)
+				<-cleanChecked
+			}
+		})
+	}
+}
+
+func TestVerifyNoneTableDriven(t *testing.T) {
+	out, _ := runScenario(t, "^TestScenarioTable$")
+	if strings.Contains(out, "--- FAIL: TestScenarioTable/clean") {
+		t.Fatalf("the clean case of a parallel table was blamed for its sibling's leak:\n%s", out)
+	}
+	if !strings.Contains(out, "--- FAIL: TestScenarioTable") || strings.Count(out, "1 × conn, oldest") != 1 {
+		t.Fatalf("want the leak reported once, by the leaky case or the parent:\n%s", out)
+	}
+	if !strings.Contains(out, "a closure other parallel subtests run too") {
+		t.Errorf("the clean case's check does not say why it left the leak:\n%s", out)
+	}
+}
