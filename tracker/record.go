@@ -30,10 +30,26 @@ type record struct {
 	label      string
 	connName   string          // the connection held, as the server names it; see Token.SetConnName
 	note       string          // see Token.SetNote
-	start      time.Duration   // since clockBase
+	start      time.Duration   // since clockBase; unstamped for a command until first seen (see stamp)
 	done       <-chan struct{} // when non-nil and closed, the checkout ends by itself; see Scope.CheckoutAt
 	npc        int
 	pcs        [maxDepth]uintptr
+}
+
+// unstamped is the start of a command checked out without a stack: reading
+// the clock costs more than the rest of its checkout, and its age matters only
+// in seconds (held-too-long thresholds, reports), so it is stamped when first
+// seen outstanding instead: by the watch, which looks every second at most,
+// or by a report.
+const unstamped = time.Duration(-1)
+
+// stamp returns r's start, stamping it now if it has none yet. The caller
+// holds r's shard lock.
+func (r *record) stamp() time.Duration {
+	if r.start == unstamped {
+		r.start = r.scope.t.cfg.since()
+	}
+	return r.start
 }
 
 // shard is one lock and one list of live records. Many shards keep

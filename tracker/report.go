@@ -243,7 +243,7 @@ type pending struct {
 func (r *record) copy() pending {
 	p := pending{Checkout: Checkout{
 		ID: CheckoutID{r: r, gen: r.gen}, Kind: r.kind, Op: r.op, Label: r.label,
-		Scope: r.scope.name, ConnName: r.connName, Start: clockBase.Add(r.start), Dropped: r.dropped,
+		Scope: r.scope.name, ConnName: r.connName, Start: clockBase.Add(r.stamp()), Dropped: r.dropped,
 		Note: r.note,
 	}}
 	// Copy only the captured frames: what lies past npc is left over from

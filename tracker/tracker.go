@@ -151,7 +151,12 @@ func (tok Token) Valid() bool { return tok.r != nil }
 // time anyway.
 //
 // Whether a stack is captured depends on the kind and on the tracker's
-// [Capture]; see [Scope.CheckoutStack] to force one.
+// [Capture]; see [Scope.CheckoutStack] to force one. A command or pipeline
+// checked out without a stack does not read the clock: its age counts from
+// the first time it is seen outstanding (by a report, or by the watch of
+// [Scope.WatchHeld], which looks at least every second), since its age
+// matters only in seconds and reading the clock would cost more than the
+// rest of its checkout.
 func (s *Scope) Checkout(ctx context.Context, kind Kind, op string, skip int) Token {
 	return s.checkout(ctx, kind, op, skip+1, !kind.shortLived() || s.t.cfg.capture == CaptureAll)
 }
@@ -173,7 +178,12 @@ func (s *Scope) checkout(ctx context.Context, kind Kind, op string, skip int, wi
 	if ctx != nil {
 		label, _ = ctx.Value(labelKey{}).(string)
 	}
-	now := s.t.cfg.since()
+	// A command without a stack is stamped when first seen outstanding (see
+	// record.stamp): reading the clock is the largest cost of tracking one.
+	now := unstamped
+	if withStack || !kind.shortLived() {
+		now = s.t.cfg.since()
+	}
 
 	// Long-lived checkouts also go into the pprof profile; commands would
 	// pay for its global lock on every call.

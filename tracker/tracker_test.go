@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"weak"
 )
 
@@ -471,4 +472,41 @@ func TestMarkDroppedAfterDone(t *testing.T) {
 	if st := tr.Stats(); st.Dropped != 0 || st.Outstanding != 0 {
 		t.Errorf("stats %+v, want nothing dropped or outstanding", st)
 	}
+}
+
+// TestCommandStampedWhenFirstSeen: a command checked out without a stack
+// takes no clock reading; its age counts from the first time it is seen
+// outstanding (a report, or the watch, which looks at least every second).
+// A long-lived checkout, or a command with a stack, is timed at once.
+func TestCommandStampedWhenFirstSeen(t *testing.T) {
+	clk := newFakeClock()
+	tr := newTestTracker(CaptureLongLived, withClock(clk.Now))
+	s := tr.NewScope("c")
+	cmd := s.Checkout(context.Background(), KindCommand, "get", 0)
+	conn := s.Checkout(context.Background(), KindConn, "", 0)
+	clk.Advance(5 * time.Second)
+	ages := func() map[Kind]time.Duration {
+		m := map[Kind]time.Duration{}
+		for _, g := range s.Report().Groups {
+			m[g.Kind] = g.Oldest
+		}
+		return m
+	}
+	if a := ages(); a[KindCommand] != 0 || a[KindConn] != 5*time.Second {
+		t.Fatalf("ages at first sight = %v, want the command 0 (stamped now) and the Conn 5s", a)
+	}
+	clk.Advance(3 * time.Second)
+	if a := ages(); a[KindCommand] != 3*time.Second || a[KindConn] != 8*time.Second {
+		t.Fatalf("ages later = %v, want the command 3s and the Conn 8s", a)
+	}
+	cmd.Release()
+	conn.Release()
+
+	all := newTestTracker(CaptureAll, withClock(clk.Now)).NewScope("all")
+	stacked := all.Checkout(context.Background(), KindCommand, "get", 0)
+	clk.Advance(2 * time.Second)
+	if g := all.Report().Groups; len(g) != 1 || g[0].Oldest != 2*time.Second {
+		t.Fatalf("a command with a stack: %+v, want it timed from its checkout (2s)", g)
+	}
+	stacked.Release()
 }

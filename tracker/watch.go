@@ -198,7 +198,7 @@ func (w *watcher) check() {
 			return
 		}
 		limit := w.cfg.Limits[r.kind]
-		if limit <= 0 || now-r.start <= limit {
+		if limit <= 0 || now-r.stamp() <= limit {
 			return
 		}
 		switch {
