@@ -245,9 +245,10 @@ func TestOneErrLeaked(t *testing.T) {
 	}
 }
 
-// cleanChecked is closed once the clean table case has run its check, so
-// that the leaky case's leak is outstanding, and its closure running, then.
-var cleanChecked = make(chan struct{})
+// tableLeaked is closed once the leaky table case has leaked, and
+// cleanChecked once the clean case has run its check: so the clean case
+// checks while the leak is outstanding and the leaky case still runs.
+var tableLeaked, cleanChecked = make(chan struct{}), make(chan struct{})
 
 // TestScenarioTable: parallel table-driven subtests share one closure. The
 // clean case, checking while the leaky one runs, is not blamed; the leak is
@@ -269,7 +270,10 @@ func TestScenarioTable(t *testing.T) {
 			defer redisleak.VerifyNone(t)
 			if tc.leak {
 				forgetConn(t, c)
+				close(tableLeaked)
 				<-cleanChecked
+			} else {
+				<-tableLeaked
 			}
 		})
 	}

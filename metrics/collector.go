@@ -153,7 +153,7 @@ var stats = []*stat{
 		help:  "Callers waiting now for a pool turn or a slot of the cap. Above 0 for longer than a burst means the pool or the cap is the bottleneck: see redisleak_in_use_connections and who holds the sockets."},
 	{name: "wait_count_total", typ: prometheus.CounterValue, needs: aPool,
 		value: func(s *pool.Stats) float64 { return float64(s.WaitCount) },
-		help:  "Waits for a pool turn or a slot of the cap. A rate that rises with load is expected near the cap; a steady rise without load points to sockets held and not given back."},
+		help:  "Waits for a pool turn or a slot of the cap that got one (a wait that ends in a refusal counts in redisleak_refusals_total instead). A rate that rises with load is expected near the cap; a steady rise without load points to sockets held and not given back."},
 	{name: "wait_duration_seconds_total", typ: prometheus.CounterValue, needs: aPool,
 		value: func(s *pool.Stats) float64 { return s.WaitDuration.Seconds() },
 		help: "Total time spent in waits for a pool turn or a slot of the cap. Divided by redisleak_wait_count_total it is the mean wait; " +
