@@ -46,12 +46,15 @@ type connUse struct {
 	pconn atomic.Pointer[poolConn] // go-redis's connection around it
 	// stale is set until the checkout carries the socket's name, and again
 	// when a CLIENT SETNAME on the Conn replaces that name.
-	stale     atomic.Bool
-	lastUsed  atomic.Int64           // when its last command ended, in Unix nanoseconds
-	dead      atomic.Bool            // the server closed its socket
-	deadCount atomic.Bool            // counted in state.deadConns: dead, and not yet closed or reclaimed
-	reclaimed atomic.Bool            // closed by the client (see WithReclaimAbandoned)
-	why       atomic.Pointer[string] // why it was reclaimed
+	stale    atomic.Bool
+	lastUsed atomic.Int64 // when its last command ended, in Unix nanoseconds
+	dead     atomic.Bool  // the server closed its socket
+	// wrapperGone is set once the wrapper was collected; forgot once go-redis's
+	// reference from the socket to the Conn was dropped (see forgetInit).
+	wrapperGone, forgot atomic.Bool
+	deadCount           atomic.Bool            // counted in state.deadConns: dead, and not yet closed or reclaimed
+	reclaimed           atomic.Bool            // closed by the client (see WithReclaimAbandoned)
+	why                 atomic.Pointer[string] // why it was reclaimed
 	// depth counts the Conn's commands in progress: go-redis runs the
 	// handshake of a new socket, the library's CLIENT SETNAME included, as
 	// commands nested in the first one, and the socket's name is known only
@@ -165,10 +168,23 @@ func (u *connUse) wrapperCollected() {
 		u.collected()
 		return
 	}
-	if pc := u.pconn.Load(); pc != nil {
+	u.wrapperGone.Store(true)
+	if u.depth.Load() == 0 {
+		u.forgetInit()
+	} // else the command in progress (the first may be initialising the socket) forgets it when done
+	runtime.AddCleanup(rc, (*connUse).collected, u)
+}
+
+// forgetInit drops, once, go-redis's reference from the Conn's socket to the
+// Conn (see poolConn.forgetInit), once the Conn's wrapper is gone and no
+// command of the Conn is running: the wrapper can be collected while its first
+// command, begun through it, still runs and initialises the socket, which sets
+// that reference.
+func (u *connUse) forgetInit() {
+	pc := u.pconn.Load()
+	if pc != nil && u.forgot.CompareAndSwap(false, true) {
 		_ = pc.forgetInit()
 	}
-	runtime.AddCleanup(rc, (*connUse).collected, u)
 }
 
 // collected runs when the Conn's *redis.Conn is garbage-collected. One that
@@ -230,6 +246,9 @@ func (u *connUse) finish() {
 	}
 	u.st.lim.connBusy.Add(-1)
 	u.lastUsed.Store(time.Now().UnixNano())
+	if u.wrapperGone.Load() {
+		u.forgetInit()
+	}
 	if s := u.sock.Load(); s != nil && u.stale.Swap(false) {
 		u.tok.SetConnName(connNameOf(s))
 	}
