@@ -127,7 +127,9 @@ func WithLogger(l *slog.Logger) Option {
 // that may hold it, and then at INFO when it comes back; d <= 0 turns the
 // check off for kind. The defaults are [tracker.DefaultHeldTooLong]: 10s for
 // a command or pipeline, 5m for a blocking command, off for dedicated
-// connections and Pub/Subs, which live long by design.
+// connections and Pub/Subs, which live long by design. A command's or
+// pipeline's time counts from when the client first sees it outstanding, at
+// most a second after it began (see tracker.Scope.Checkout).
 func WithHeldTooLong(kind tracker.Kind, d time.Duration) Option {
 	return func(c *config) {
 		if _, err := tracker.ParseKind(kind.String()); err != nil {
