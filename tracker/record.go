@@ -33,6 +33,7 @@ type record struct {
 	start      time.Duration   // since clockBase; unstamped for a command until first seen (see stamp)
 	done       <-chan struct{} // when non-nil and closed, the checkout ends by itself; see Scope.CheckoutAt
 	npc        int
+	drop       int // frames at the top of pcs that are the capturer's, dropped when symbolized
 	pcs        [maxDepth]uintptr
 }
 

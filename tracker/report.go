@@ -179,8 +179,9 @@ type CheckoutID struct {
 
 // pcStack is a captured stack by value: comparable, so it can key a map.
 type pcStack struct {
-	n   int
-	pcs [maxDepth]uintptr
+	n    int
+	drop int // see record.drop
+	pcs  [maxDepth]uintptr
 }
 
 // Report returns every outstanding checkout of the tracker.
@@ -248,7 +249,7 @@ func (r *record) copy() pending {
 	}}
 	// Copy only the captured frames: what lies past npc is left over from
 	// the record's earlier uses and would split equal stacks.
-	p.stack.n = r.npc
+	p.stack.n, p.stack.drop = r.npc, r.drop
 	copy(p.stack.pcs[:], r.pcs[:r.npc])
 	return p
 }
@@ -262,7 +263,7 @@ func (p pending) resolve() Checkout {
 
 func (st pcStack) frames() []Frame {
 	var out []Frame
-	for _, rf := range stack.Frames(st.pcs[:st.n]) {
+	for _, rf := range stack.Frames(st.pcs[:st.n], st.drop) {
 		out = append(out, Frame{Function: rf.Function, File: rf.File, Line: rf.Line})
 	}
 	return out

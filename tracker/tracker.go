@@ -3,11 +3,13 @@ package tracker
 import (
 	"context"
 	"errors"
-	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 	"weak"
+
+	"github.com/redisleak/redisleak/internal/stack"
 )
 
 // numShards is a power of two, comfortably above the core counts services
@@ -167,12 +169,17 @@ func (s *Scope) CheckoutStack(ctx context.Context, kind Kind, op string, skip in
 	return s.checkout(ctx, kind, op, skip+1, true)
 }
 
+// checkout is never inlined: its frame is the one stack.Callers starts
+// above, and addToProfile counts on it.
+//
+//go:noinline
 func (s *Scope) checkout(ctx context.Context, kind Kind, op string, skip int, withStack bool) Token {
 	r := s.t.records.Get().(*record)
 	npc := 0
 	if withStack {
-		// +2 skips runtime.Callers and checkout itself.
-		npc = runtime.Callers(skip+2, r.pcs[:])
+		// The stack starts at Checkout or CheckoutStack, which count
+		// themselves in skip: skip frames are dropped when it is symbolized.
+		npc = stack.Callers(r.pcs[:])
 	}
 	var label string
 	if ctx != nil {
@@ -187,11 +194,11 @@ func (s *Scope) checkout(ctx context.Context, kind Kind, op string, skip int, wi
 
 	// Long-lived checkouts also go into the pprof profile; commands would
 	// pay for its global lock on every call.
-	profiled := withStack && !kind.shortLived() && addToProfile(r, kind, skip)
+	profiled := withStack && !kind.shortLived() && addToProfile(r, kind, r.pcs[:npc])
 
 	sh := r.shard
 	sh.mu.Lock()
-	r.scope, r.kind, r.op, r.label, r.start, r.npc = s, kind, op, label, now, npc
+	r.scope, r.kind, r.op, r.label, r.start, r.npc, r.drop = s, kind, op, label, now, npc, skip
 	r.profiled = profiled
 	sh.link(r)
 	tok := Token{r: r, gen: r.gen}
@@ -333,17 +340,18 @@ type Origin struct {
 	start time.Duration // since clockBase
 	label string
 	pcs   []uintptr
+	drop  int // frames to drop from the top of pcs: skip's
 }
 
 // Origin captures the caller's stack; skip as in [Scope.Checkout].
 func (s *Scope) Origin(ctx context.Context, skip int) Origin {
-	pcs := make([]uintptr, maxDepth)
-	n := runtime.Callers(skip+2, pcs)
+	var pcs [maxDepth]uintptr
+	n := stack.Callers(pcs[:])
 	var label string
 	if ctx != nil {
 		label, _ = ctx.Value(labelKey{}).(string)
 	}
-	return Origin{start: s.t.cfg.since(), label: label, pcs: pcs[:n]}
+	return Origin{start: s.t.cfg.since(), label: label, pcs: slices.Clone(pcs[:n]), drop: skip}
 }
 
 // Dropped registers an outstanding checkout of kind that is already marked
@@ -365,15 +373,24 @@ func (s *Scope) Dropped(kind Kind, o Origin) {
 // correctly even when nothing is left to call Release, for example after the
 // holder's client was closed. Such a checkout must not also be released with
 // [Token.Release].
+//
+// CheckoutAt is never inlined: addToProfile counts on its frame.
+//
+//go:noinline
 func (s *Scope) CheckoutAt(kind Kind, op string, o Origin, done <-chan struct{}) Token {
 	r := s.t.records.Get().(*record)
 	// A dropped client is registered from a cleanup goroutine, whose stack
-	// says nothing; other late checkouts are made on their holder's path.
-	profiled := kind != KindClient && !kind.shortLived() && addToProfile(r, kind, 0)
+	// says nothing; other late checkouts are made on their holder's path,
+	// whose stack goes into the profile.
+	profiled := false
+	if kind != KindClient && !kind.shortLived() {
+		var pcs [maxDepth]uintptr
+		profiled = addToProfile(r, kind, pcs[:stack.Callers(pcs[:])])
+	}
 	sh := r.shard
 	sh.mu.Lock()
 	r.scope, r.kind, r.op, r.label, r.start = s, kind, op, o.label, o.start
-	r.npc = copy(r.pcs[:], o.pcs)
+	r.npc, r.drop = copy(r.pcs[:], o.pcs), o.drop
 	r.profiled = profiled
 	sh.link(r)
 	if done != nil {

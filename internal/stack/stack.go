@@ -17,11 +17,13 @@ var libraryPrefixes = []string{
 	"golang.org/x/sync/",
 }
 
-// Frames symbolizes pcs and trims them: leading library frames and every
-// runtime frame are dropped. When every frame is library code (a checkout made
-// by the library itself) the untrimmed frames are returned, so a report never
-// shows an empty origin.
-func Frames(pcs []uintptr) []runtime.Frame {
+// Frames symbolizes pcs, as runtime.Callers or [Callers] return them, and
+// trims them: the first drop frames (those of whoever captured the stack),
+// then leading library frames, and every runtime frame are dropped. When
+// every frame is library code (a checkout made by the library itself) the
+// frames trimmed of only the first drop are returned, so a report never shows
+// an empty origin.
+func Frames(pcs []uintptr, drop int) []runtime.Frame {
 	if len(pcs) == 0 {
 		return nil
 	}
@@ -29,7 +31,10 @@ func Frames(pcs []uintptr) []runtime.Frame {
 	frames := runtime.CallersFrames(pcs)
 	for {
 		f, more := frames.Next()
-		if !IsRuntime(f.Function) {
+		switch {
+		case drop > 0:
+			drop--
+		case !IsRuntime(f.Function) && !isElided(f):
 			all = append(all, f)
 		}
 		if !more {

@@ -47,7 +47,7 @@ func capture() []uintptr {
 }
 
 func TestFramesStartAtCaller(t *testing.T) {
-	frames := Frames(capture())
+	frames := Frames(capture(), 0)
 	if len(frames) == 0 {
 		t.Fatal("no frames")
 	}
@@ -63,7 +63,7 @@ func TestFramesStartAtCaller(t *testing.T) {
 }
 
 func TestFramesEmpty(t *testing.T) {
-	if Frames(nil) != nil {
+	if Frames(nil, 0) != nil {
 		t.Fatal("want nil for no pcs")
 	}
 }
@@ -88,7 +88,7 @@ func TestIsRuntime(t *testing.T) {
 func TestFramesTrimsOnlyLeadingLibraryFrames(t *testing.T) {
 	// The frames of this test are user code, so none is trimmed, and the
 	// testing package below is kept too: only leading frames are trimmed.
-	frames := Frames(capture())
+	frames := Frames(capture(), 0)
 	var sawTesting bool
 	for _, f := range frames {
 		if f.Function == "testing.tRunner" {
