@@ -146,7 +146,7 @@ func connPoolOf(rc *redis.Conn) (reflect.Value, error) {
 // to the redis.Conn itself, so it can outlive it.
 type sticky struct {
 	state *atomic.Uint32 // stickyClosed once the Conn is closed
-	close func() error
+	pool  unsafe.Pointer // the *StickyConnPool
 }
 
 // stickyClosed is the state StickyConnPool.Close sets.
@@ -154,26 +154,15 @@ const stickyClosed = 2
 
 // stickyOf returns the pool behind rc.
 func stickyOf(rc *redis.Conn) (sticky, error) {
-	p, err := connPoolOf(rc)
+	l, err := stickyLayoutOf(rc)
 	if err != nil {
 		return sticky{}, err
 	}
-	state, err := field(p, "state", reflect.Struct)
+	p, err := l.poolOf(rc)
 	if err != nil {
 		return sticky{}, err
 	}
-	if state.Type() != reflect.TypeFor[atomic.Uint32]() {
-		return sticky{}, fmt.Errorf("%s.state has type %s, want atomic.Uint32", p.Type(), state.Type())
-	}
-	closeMethod := method(p, "Close")
-	if !closeMethod.IsValid() {
-		return sticky{}, fmt.Errorf("%s has no method Close", p.Type())
-	}
-	closeFn, ok := closeMethod.Interface().(func() error)
-	if !ok {
-		return sticky{}, fmt.Errorf("%s.Close has type %s, want func() error", p.Type(), closeMethod.Type())
-	}
-	return sticky{state: (*atomic.Uint32)(unsafe.Pointer(state.UnsafeAddr())), close: closeFn}, nil
+	return sticky{state: (*atomic.Uint32)(unsafe.Add(p, l.stateOff)), pool: p}, nil
 }
 
 // known reports whether the pool could be read.
@@ -181,6 +170,101 @@ func (s sticky) known() bool { return s.state != nil }
 
 // closed reports whether the Conn was closed, by the library or through go-redis.
 func (s sticky) closed() bool { return s.known() && s.state.Load() == stickyClosed }
+
+// close closes the Conn's pool, which puts its socket back in the client's.
+func (s sticky) close() error {
+	c, ok := reflect.NewAt(stickyLayoutCache.poolType.Elem(), s.pool).Interface().(interface{ Close() error })
+	if !ok {
+		return fmt.Errorf("%s has no method Close", stickyLayoutCache.poolType)
+	}
+	return c.Close()
+}
+
+// stickyLayout is where the fields the library reads of a Conn's pool lie in
+// memory: found by reflect, with every type checked, from the first Conn,
+// then read by offset, since reflect's lookups by name cost more than the
+// rest of a Conn. Every Conn's pool is a *StickyConnPool; one that is not is
+// an error.
+type stickyLayout struct {
+	poolOff    uintptr        // of redis.Conn's connPool, an interface
+	poolItab   unsafe.Pointer // connPool's type word when it holds a *StickyConnPool
+	poolType   reflect.Type   // *StickyConnPool
+	stateOff   uintptr        // of StickyConnPool.state, an atomic.Uint32
+	onFirstOff uintptr        // of StickyConnPool.onFirstConn, a func(*pool.Conn)
+	connType   reflect.Type   // go-redis's pool.Conn
+}
+
+var (
+	stickyLayoutOnce  sync.Once
+	stickyLayoutCache stickyLayout
+	stickyLayoutErr   error
+)
+
+// stickyLayoutOf returns the layout, finding it from rc the first time.
+func stickyLayoutOf(rc *redis.Conn) (*stickyLayout, error) {
+	stickyLayoutOnce.Do(func() { stickyLayoutCache, stickyLayoutErr = findStickyLayout(rc) })
+	return &stickyLayoutCache, stickyLayoutErr
+}
+
+func findStickyLayout(rc *redis.Conn) (stickyLayout, error) {
+	var l stickyLayout
+	connType := reflect.TypeFor[redis.Conn]()
+	f, ok := connType.FieldByName("connPool")
+	if !ok || f.Type.Kind() != reflect.Interface {
+		return l, errors.New("redis.Conn has no interface field connPool")
+	}
+	// The offset of a field reached through embedded structs, none of them
+	// through a pointer.
+	t := connType
+	for _, i := range f.Index {
+		sf := t.Field(i)
+		l.poolOff += sf.Offset
+		t = sf.Type
+		if t.Kind() != reflect.Struct && t.Kind() != reflect.Interface {
+			return l, fmt.Errorf("redis.Conn reaches connPool through a %s", t.Kind())
+		}
+	}
+	p, err := connPoolOf(rc)
+	if err != nil {
+		return l, err
+	}
+	l.poolType = p.Type()
+	if l.poolType.Elem().Name() != "StickyConnPool" {
+		return l, fmt.Errorf("a Conn's pool is a %s, want a *StickyConnPool", l.poolType)
+	}
+	l.poolItab = (*[2]unsafe.Pointer)(unsafe.Add(unsafe.Pointer(rc), l.poolOff))[0]
+	state, ok := l.poolType.Elem().FieldByName("state")
+	if !ok || state.Type != reflect.TypeFor[atomic.Uint32]() || len(state.Index) != 1 {
+		return l, fmt.Errorf("%s has no field state atomic.Uint32", l.poolType)
+	}
+	l.stateOff = state.Offset
+	first, ok := l.poolType.Elem().FieldByName("onFirstConn")
+	if !ok || len(first.Index) != 1 || !isFuncOfOnePointer(first.Type) {
+		return l, fmt.Errorf("%s has no field onFirstConn func(*Conn)", l.poolType)
+	}
+	l.onFirstOff, l.connType = first.Offset, first.Type.In(0).Elem()
+	if _, ok := reflect.NewAt(l.poolType.Elem(), nil).Interface().(interface{ Close() error }); !ok {
+		return l, fmt.Errorf("%s has no method Close", l.poolType)
+	}
+	return l, nil
+}
+
+// isFuncOfOnePointer reports whether t is func(*T) for some T: a function
+// value the library can store there in place of one of its own of type
+// func(unsafe.Pointer), which Go calls the same way.
+func isFuncOfOnePointer(t reflect.Type) bool {
+	return t.Kind() == reflect.Func && t.NumIn() == 1 && t.NumOut() == 0 && !t.IsVariadic() &&
+		t.In(0).Kind() == reflect.Pointer
+}
+
+// poolOf returns the *StickyConnPool behind rc.
+func (l *stickyLayout) poolOf(rc *redis.Conn) (unsafe.Pointer, error) {
+	iface := (*[2]unsafe.Pointer)(unsafe.Add(unsafe.Pointer(rc), l.poolOff))
+	if iface[0] != l.poolItab || iface[1] == nil {
+		return nil, errors.New("a Conn's pool is not a *StickyConnPool")
+	}
+	return iface[1], nil
+}
 
 // field returns the named field of the struct p points to, usable through
 // reflect, checking its kind.
@@ -212,41 +296,33 @@ func socketOfInitConn(rc *redis.Conn) (*socket, error) {
 
 // onFirstSocket makes fn run with the socket a Conn takes from the pool at its
 // first command, and go-redis's connection around it, after any callback
-// go-redis set there itself (through StickyConnPool.SetOnFirstConn, which must
-// be called before the Conn is used).
+// go-redis set there itself (StickyConnPool.onFirstConn, which go-redis sets
+// through SetOnFirstConn before the Conn is used). It stores a function of
+// its own there, of type func(unsafe.Pointer) in place of func(*pool.Conn):
+// one pointer argument either way, which Go passes the same way.
 func onFirstSocket(rc *redis.Conn, fn func(*socket, poolConn)) error {
-	p, err := connPoolOf(rc)
+	l, err := stickyLayoutOf(rc)
 	if err != nil {
 		return err
 	}
-	set := method(p, "SetOnFirstConn")
-	if !set.IsValid() || set.Type().NumIn() != 1 || set.Type().In(0).Kind() != reflect.Func {
-		return fmt.Errorf("%s has no method SetOnFirstConn(func(conn))", p.Type())
-	}
-	callback := set.Type().In(0)
-	if callback.NumIn() != 1 || callback.NumOut() != 0 {
-		return fmt.Errorf("%s.SetOnFirstConn takes a %s, want func(conn)", p.Type(), callback)
-	}
-	prevField, err := field(p, "onFirstConn", reflect.Func)
+	p, err := l.poolOf(rc)
 	if err != nil {
 		return err
 	}
-	if prevField.Type() != callback {
-		return fmt.Errorf("%s.onFirstConn has type %s, want %s", p.Type(), prevField.Type(), callback)
-	}
-	var prev reflect.Value
-	if !prevField.IsNil() {
-		prev = reflect.ValueOf(prevField.Interface())
-	}
-	set.Call([]reflect.Value{reflect.MakeFunc(callback, func(args []reflect.Value) []reflect.Value {
-		if prev.IsValid() {
-			prev.Call(args)
+	slot := (*func(unsafe.Pointer))(unsafe.Add(p, l.onFirstOff))
+	prev := *slot
+	*slot = func(cn unsafe.Pointer) {
+		if prev != nil {
+			prev(cn)
 		}
-		if s := socketOfPoolConn(args[0]); s != nil {
-			fn(s, poolConn{args[0]})
+		if cn == nil {
+			return
 		}
-		return nil
-	})})
+		pc := reflect.NewAt(l.connType, cn)
+		if s := socketOfPoolConn(pc); s != nil {
+			fn(s, poolConn{pc})
+		}
+	}
 	return nil
 }
 
