@@ -165,8 +165,8 @@ func TestSettle(t *testing.T) {
 		pipelines int           // PipelinePoolSize go-redis gets
 		perTry    time.Duration // PoolTimeout go-redis gets
 	}{
-		{"no cap", redis.Options{PoolSize: 7}, 0,
-			settings{capFrom: "WithMaxConnections", poolTimeout: 6 * time.Second}, nil, 0, 0},
+		{"no cap", redis.Options{PoolSize: 7}, 0, // PoolTimeout: read from the client once built
+			settings{capFrom: "WithMaxConnections"}, nil, 0, 0},
 		{"cap lowers pool", redis.Options{PoolSize: 50, MaxActiveConns: 60}, 8,
 			settings{maxConnections: 8, capFrom: "WithMaxConnections", poolSize: 8, poolTimeout: 6 * time.Second},
 			[]string{"MaxActiveConns 60 replaced", "PoolSize 50"}, -1, 1500 * time.Millisecond},
@@ -213,6 +213,37 @@ func TestSettle(t *testing.T) {
 	WithMaxConnections(4)(&cfg)
 	if _, _, _, err := settle(&redis.Options{PipelinePoolSize: 4}, &cfg); err == nil || !strings.Contains(err.Error(), "PipelinePoolSize is 4") {
 		t.Errorf("settle with a pipeline pool as large as the cap = %v, want an error naming it", err)
+	}
+}
+
+// TestSettleFollowsGoRedisDefaults checks that under a cap the pool's size
+// and the wait for a socket are those go-redis completes the options with,
+// whatever they are: the client reads them back from go-redis rather than
+// copying go-redis's defaults, which a go-redis release may change.
+func TestSettleFollowsGoRedisDefaults(t *testing.T) {
+	for _, opt := range []redis.Options{
+		{},
+		{ReadTimeout: -1},
+		{ReadTimeout: -2},
+		{ReadTimeout: 2 * time.Second},
+		{PoolTimeout: 3 * time.Second, MaxRetries: -1},
+		{PoolSize: 3, MaxRetries: 5},
+	} {
+		c := redis.NewClient(&opt)
+		want := *c.Options()
+		_ = c.Close()
+		cfg := config{}
+		WithMaxConnections(1000)(&cfg)
+		o, set, _, err := settle(&opt, &cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if set.poolTimeout != want.PoolTimeout || set.poolSize != want.PoolSize {
+			t.Errorf("%+v: settled PoolTimeout %s, PoolSize %d; go-redis runs with %s, %d", opt, set.poolTimeout, set.poolSize, want.PoolTimeout, want.PoolSize)
+		}
+		if perTry := want.PoolTimeout / time.Duration(want.MaxRetries+1); o.PoolTimeout != perTry {
+			t.Errorf("%+v: PoolTimeout per attempt %s, want %s over %d attempts", opt, o.PoolTimeout, perTry, want.MaxRetries+1)
+		}
 	}
 }
 

@@ -2,9 +2,11 @@ package pool
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
+	"net"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,7 +28,8 @@ type settings struct {
 	// taking a turn of the pool: the cap less what the pools may hold.
 	pubsubShare int
 	// poolTimeout is the longest a caller waits for a socket in all: the
-	// caller's PoolTimeout, or go-redis's default for it.
+	// PoolTimeout go-redis runs with (the caller's, or go-redis's default),
+	// read back from go-redis.
 	poolTimeout time.Duration
 }
 
@@ -78,7 +81,7 @@ func settle(opt *redis.Options, cfg *config) (redis.Options, settings, []note, e
 	}
 
 	o := *opt
-	set := settings{maxConnections: cfg.maxConnections, capFrom: cmp.Or(cfg.capName, "WithMaxConnections"), poolTimeout: effectivePoolTimeout(opt)}
+	set := settings{maxConnections: cfg.maxConnections, capFrom: cmp.Or(cfg.capName, "WithMaxConnections")}
 	var notes []note
 	switch {
 	case set.maxConnections == 0 && o.MaxActiveConns > 0:
@@ -94,6 +97,10 @@ func settle(opt *redis.Options, cfg *config) (redis.Options, settings, []note, e
 	if set.maxConnections == 0 {
 		return o, set, notes, nil
 	}
+	// The pools are fitted to the cap with the sizes and waits go-redis
+	// would run them with, read back from it rather than copied.
+	def := goRedisDefaults(opt)
+	set.poolTimeout = def.PoolTimeout
 
 	pipelines := max(o.PipelinePoolSize, 0)
 	if pipelines >= set.maxConnections {
@@ -104,10 +111,7 @@ func settle(opt *redis.Options, cfg *config) (redis.Options, settings, []note, e
 		// the cap: pipelines share the main pool's turns instead.
 		o.PipelinePoolSize = -1
 	}
-	poolSize := o.PoolSize
-	if poolSize == 0 {
-		poolSize = 10 * runtime.GOMAXPROCS(0) // go-redis's default
-	}
+	poolSize := def.PoolSize
 	if room := set.maxConnections - pipelines; poolSize > room {
 		// A default PoolSize simply follows the cap; only a size the caller
 		// chose is worth a warning.
@@ -125,40 +129,26 @@ func settle(opt *redis.Options, cfg *config) (redis.Options, settings, []note, e
 	}
 	set.poolSize = poolSize
 	set.pubsubShare = set.maxConnections - poolSize - pipelines
-	o.PoolTimeout = perAttempt(set.poolTimeout, o.MaxRetries)
+	// Split across the attempts go-redis makes for one command.
+	o.PoolTimeout = max(set.poolTimeout/time.Duration(def.MaxRetries+1), time.Millisecond)
 	return o, set, notes, nil
 }
 
-// perAttempt is the PoolTimeout go-redis gets under a cap: total split across
-// the attempts it makes for one command (MaxRetries 0 means go-redis's default
-// of 3 retries, -1 none).
-func perAttempt(total time.Duration, maxRetries int) time.Duration {
-	attempts := 1
-	switch {
-	case maxRetries == 0:
-		attempts = 4
-	case maxRetries > 0:
-		attempts = maxRetries + 1
-	}
-	return max(total/time.Duration(attempts), time.Millisecond)
-}
+// errNoDial fails the dials of the client goRedisDefaults builds, which
+// makes none.
+var errNoDial = errors.New("redisleak: a client built to read go-redis's defaults does not dial")
 
-// effectivePoolTimeout is go-redis's PoolTimeout default, computed here so that
-// the cap's waits and the pool's agree from the first dial: ReadTimeout plus a
-// second, or 30s when reads never time out.
-func effectivePoolTimeout(opt *redis.Options) time.Duration {
-	if opt.PoolTimeout > 0 {
-		return opt.PoolTimeout
-	}
-	read := opt.ReadTimeout
-	switch read {
-	case -2, -1:
-		read = 0
-	case 0:
-		read = 5 * time.Second
-	}
-	if read > 0 {
-		return read + time.Second
-	}
-	return 30 * time.Second
+// goRedisDefaults returns opt as go-redis completes it: its PoolSize,
+// PoolTimeout and MaxRetries (retries, -1 made 0) with go-redis's defaults
+// filled in. It builds a go-redis client that never dials, reads its
+// options back and closes it, so that the cap's arithmetic follows whatever
+// defaults the go-redis version in use has.
+func goRedisDefaults(opt *redis.Options) redis.Options {
+	probe := *opt
+	probe.MinIdleConns, probe.OnConnect = 0, nil
+	probe.Dialer = func(context.Context, string, string) (net.Conn, error) { return nil, errNoDial }
+	c := redis.NewClient(&probe)
+	def := *c.Options()
+	_ = c.Close()
+	return def
 }
