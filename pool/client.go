@@ -77,7 +77,7 @@ type state struct {
 	releaseDump func() // in debug mode, ends this client's hold on the SIGUSR1 dump
 	stopWatch   func() // ends the held-too-long watch
 
-	conns       sync.Map       // *connUse of the Conns not yet closed
+	conns       connSet        // the Conns not yet closed
 	watchers    sync.WaitGroup // under a cap, one per open Pub/Sub
 	shed        atomic.Int64   // pooled sockets closed to make room for a Pub/Sub
 	refusals    atomic.Int64   // LimitErrors returned

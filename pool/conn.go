@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
-	"weak"
 
 	"github.com/redis/go-redis/v9"
 
@@ -37,9 +37,13 @@ type Conn struct {
 // in two steps: when the wrapper is collected, and then, if the redis.Conn
 // is still reachable, when it is.
 type connUse struct {
-	st    *state
-	tok   tracker.Token
-	conn  weak.Pointer[redis.Conn] // the Conn, while anything holds it
+	st  *state
+	tok tracker.Token
+	// rc is the Conn until its wrapper is collected (see wrapperCollected),
+	// which then watches rc itself: held here, rather than weakly, so that
+	// the wrapper's cleanup has it without a weak pointer's cost. (The
+	// wrapper holds rc too; rc holds neither.)
+	rc    atomic.Pointer[redis.Conn]
 	pool  sticky                   // the Conn's pool in go-redis; zero when it cannot be read
 	ended atomic.Bool              // the checkout ended: closed, or collected
 	sock  atomic.Pointer[socket]   // the socket the Conn took
@@ -47,7 +51,7 @@ type connUse struct {
 	// stale is set until the checkout carries the socket's name, and again
 	// when a CLIENT SETNAME on the Conn replaces that name.
 	stale    atomic.Bool
-	lastUsed atomic.Int64 // when its last command ended, in Unix nanoseconds
+	lastUsed atomic.Int64 // when its last command ended (or the Conn was made), as monoNow
 	dead     atomic.Bool  // the server closed its socket
 	// wrapperGone is set once the wrapper was collected; forgot once go-redis's
 	// reference from the socket to the Conn was dropped (see forgetInit).
@@ -86,9 +90,10 @@ func (st *state) newConn(ctx context.Context, rc *redis.Conn) *Conn {
 		ctx = context.Background()
 	}
 	// skip 2: newConn and Client.Conn; the report trims library frames anyway.
-	u := &connUse{st: st, tok: st.scope.Checkout(ctx, tracker.KindConn, "", 2), conn: weak.Make(rc)}
+	u := &connUse{st: st, tok: st.scope.Checkout(ctx, tracker.KindConn, "", 2)}
+	u.rc.Store(rc)
 	u.stale.Store(true)
-	u.lastUsed.Store(time.Now().UnixNano())
+	u.lastUsed.Store(monoNow())
 	p, err := stickyOf(rc)
 	if err == nil {
 		u.pool = p
@@ -100,7 +105,7 @@ func (st *state) newConn(ctx context.Context, rc *redis.Conn) *Conn {
 		})
 	}
 	rc.AddHook(u)
-	st.conns.Store(u, struct{}{})
+	st.conns.add(u)
 	cn := &Conn{Conn: rc, use: u}
 	runtime.AddCleanup(cn, (*connUse).wrapperCollected, u)
 	return cn
@@ -145,7 +150,7 @@ func (u *connUse) forget() {
 		s.setRole(rolePool)
 	}
 	u.uncountDead()
-	u.st.conns.Delete(u)
+	u.st.conns.remove(u)
 }
 
 // closedThroughGoRedis ends the checkout of a Conn that was closed without
@@ -163,11 +168,7 @@ func (u *connUse) wrapperCollected() {
 	if u.ended.Load() || u.closedThroughGoRedis() {
 		return
 	}
-	rc := u.conn.Value()
-	if rc == nil {
-		u.collected()
-		return
-	}
+	rc := u.rc.Swap(nil)
 	u.wrapperGone.Store(true)
 	if u.depth.Load() == 0 {
 		u.forgetInit()
@@ -213,10 +214,7 @@ func (u *connUse) collected() {
 
 // sweepConns ends the checkouts of the Conns closed through go-redis.
 func (st *state) sweepConns() {
-	st.conns.Range(func(k, _ any) bool {
-		k.(*connUse).closedThroughGoRedis()
-		return true
-	})
+	st.conns.each((*connUse).closedThroughGoRedis)
 }
 
 // DialHook passes dials through.
@@ -245,7 +243,7 @@ func (u *connUse) finish() {
 		return
 	}
 	u.st.lim.connBusy.Add(-1)
-	u.lastUsed.Store(time.Now().UnixNano())
+	u.lastUsed.Store(monoNow())
 	if u.wrapperGone.Load() {
 		u.forgetInit()
 	}
@@ -287,5 +285,49 @@ func (u *connUse) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 			u.follow(cmd, cmd.Err())
 		}
 		return err
+	}
+}
+
+// monoBase anchors monoNow.
+var monoBase = time.Now()
+
+// monoNow is the time in nanoseconds since monoBase, read from the
+// monotonic clock only: about half the cost of time.Now, on a Conn's path.
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
+// connSet is the Conns of a client not yet closed, for the sweeps that look
+// at each: a map under a mutex costs a Conn less than a sync.Map, whose
+// Store allocates.
+type connSet struct {
+	mu sync.Mutex
+	m  map[*connUse]struct{} // guarded by mu
+}
+
+func (cs *connSet) add(u *connUse) {
+	cs.mu.Lock()
+	if cs.m == nil {
+		cs.m = make(map[*connUse]struct{})
+	}
+	cs.m[u] = struct{}{}
+	cs.mu.Unlock()
+}
+
+func (cs *connSet) remove(u *connUse) {
+	cs.mu.Lock()
+	delete(cs.m, u)
+	cs.mu.Unlock()
+}
+
+// each calls fn for every Conn in the set when each began, outside the
+// lock: fn may end a Conn, which removes it from the set.
+func (cs *connSet) each(fn func(*connUse) bool) {
+	cs.mu.Lock()
+	us := make([]*connUse, 0, len(cs.m))
+	for u := range cs.m {
+		us = append(us, u)
+	}
+	cs.mu.Unlock()
+	for _, u := range us {
+		fn(u)
 	}
 }

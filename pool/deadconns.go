@@ -46,16 +46,16 @@ func WithReclaimAbandoned(idle time.Duration) Option {
 
 // checkConns checks the sockets of the open Conns; the watch runs it.
 func (st *state) checkConns() {
-	now := time.Now()
-	st.conns.Range(func(k, _ any) bool {
-		k.(*connUse).check(now)
+	now := monoNow()
+	st.conns.each(func(u *connUse) bool {
+		u.check(now)
 		return true
 	})
 }
 
 // check notes a Conn whose socket the server closed, and reclaims it if the
 // client reclaims abandoned Conns.
-func (u *connUse) check(now time.Time) {
+func (u *connUse) check(now int64) {
 	s := u.sock.Load()
 	if s == nil || u.ended.Load() || u.reclaimed.Load() || u.depth.Load() != 0 {
 		return // no socket yet, done with, or running a command
@@ -70,7 +70,7 @@ func (u *connUse) check(now time.Time) {
 	if !st.reclaim {
 		return
 	}
-	idle := now.Sub(time.Unix(0, u.lastUsed.Load()))
+	idle := time.Duration(now - u.lastUsed.Load())
 	switch {
 	case u.dead.Load():
 		u.reclaim("its socket was closed by the server")

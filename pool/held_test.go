@@ -373,6 +373,31 @@ func TestProfileLeafIsCaller(t *testing.T) {
 	<-done
 }
 
+// TestGoStatementIsTheSite: a blocking command run by a goroutine started
+// directly on the client's method (go c.BLPop(...)) has no frame of the
+// caller's own but the wrapper of the go statement: the report names the go
+// statement's line.
+func TestGoStatementIsTheSite(t *testing.T) {
+	srv := testserver.Any(t)
+	c := claimClient(t, testOptions(srv.Addr()), nil)
+	defer c.Close()
+	ctx := context.Background()
+	go c.BLPop(ctx, 0, "gostatement:list")
+	line := thisLine() - 1
+	var blocking tracker.Report
+	waitFor(t, "the BLPOP in the report", func() bool {
+		blocking = c.Report().Filter(func(g tracker.Group) bool { return g.Kind == tracker.KindBlocking })
+		return blocking.Len() == 1
+	})
+	if site := blocking.Groups[0].Site; !strings.HasSuffix(site.File, "held_test.go") || site.Line != line {
+		t.Errorf("the BLPOP's site is %s, want held_test.go:%d, the go statement\n%s", site, line, blocking)
+	}
+	if err := c.LPush(ctx, "gostatement:list", "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the BLPOP's return", func() bool { return c.Report().Len() == 0 })
+}
+
 // TestBlockingNamesItsSocket: a blocking command's checkout carries the name
 // of the socket it blocks on, the name CLIENT LIST shows with cmd=blpop, so
 // that the inspector leads to it as it leads to a Conn.
