@@ -12,8 +12,9 @@ import (
 )
 
 // hook checks out every command and pipeline for as long as go-redis runs it,
-// retries included. go-redis copies hooks into Conn, Tx and WithTimeout clones
-// and into the connections it initialises, so one hook sees them all.
+// retries included. go-redis copies hooks into Conn and Tx clones and into the
+// connections it initialises, so one hook sees them all; a WithTimeout clone
+// starts without hooks, and Client.WithTimeout adds this one back.
 type hook struct{ st *state }
 
 // DialHook passes dials through: the cap lives in the dialer itself, which

@@ -33,6 +33,9 @@ var signalDump struct {
 // HoldSignalDump makes a SIGUSR1 write [Dump] to stderr until every caller
 // has called the release function it returned (each exactly once; later calls
 // do nothing). On systems without SIGUSR1 it does nothing.
+//
+// It is part of the integration API, which the library's clients (package
+// pool) use to feed trackers; see the package documentation.
 func HoldSignalDump() (release func()) {
 	signalDump.mu.Lock()
 	defer signalDump.mu.Unlock()
