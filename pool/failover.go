@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"runtime"
@@ -50,7 +51,8 @@ func NewFailoverClient(opt *redis.FailoverOptions, opts ...Option) (*Client, err
 		fo.PoolSize, fo.PoolTimeout, fo.MaxActiveConns = o.PoolSize, o.PoolTimeout, o.MaxActiveConns
 		fo.MinIdleConns, fo.PipelinePoolSize = o.MinIdleConns, o.PipelinePoolSize
 		fo.OnConnect = o.OnConnect
-		sentinels = newSentinelCaps(cfg.maxConnections, cfg.drainTimeout)
+		wait := goRedisDefaults(&redis.Options{PoolTimeout: opt.PoolTimeout, ReadTimeout: opt.ReadTimeout}).PoolTimeout
+		sentinels = newSentinelCaps(cfg.maxConnections, wait, cfg.drainTimeout)
 		fo.Dialer = routeSentinelDials(o.Dialer, sentinels.dialer(opt.Dialer, &fo))
 		return redis.NewFailoverClient(&fo)
 	}})
@@ -79,6 +81,7 @@ func routeSentinelDials(data, sentinel dialFunc) dialFunc {
 // limiter per sentinel address.
 type sentinelCaps struct {
 	max          int
+	wait         time.Duration // the longest a sentinel dial waits for a slot: the client's PoolTimeout
 	drainTimeout time.Duration
 	stop         context.Context
 	cancel       context.CancelFunc
@@ -87,8 +90,8 @@ type sentinelCaps struct {
 	byAddr map[string]*limiter
 }
 
-func newSentinelCaps(max int, drainTimeout time.Duration) *sentinelCaps {
-	s := &sentinelCaps{max: max, drainTimeout: drainTimeout, byAddr: make(map[string]*limiter)}
+func newSentinelCaps(max int, wait, drainTimeout time.Duration) *sentinelCaps {
+	s := &sentinelCaps{max: max, wait: wait, drainTimeout: drainTimeout, byAddr: make(map[string]*limiter)}
 	s.stop, s.cancel = context.WithCancel(context.Background())
 	return s
 }
@@ -97,18 +100,19 @@ func newSentinelCaps(max int, drainTimeout time.Duration) *sentinelCaps {
 // default for fo, under the limiter of the sentinel's address.
 func (s *sentinelCaps) dialer(inner dialFunc, fo *redis.FailoverOptions) dialFunc {
 	if inner == nil {
-		inner = contextDialer(&redis.Options{DialTimeout: cmpDuration(fo.DialTimeout, 5*time.Second), TLSConfig: fo.TLSConfig})
+		inner = goRedisDialer(fo.DialTimeout, fo.TLSConfig)
 	}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return s.limiterFor(addr).dialer(inner, func(_ context.Context, err error) error { return err })(ctx, network, addr)
 	}
 }
 
-func cmpDuration(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
+// goRedisDialer is go-redis's dialer (see contextDialer) for a client with
+// dialTimeout and tlsConfig, go-redis's default DialTimeout read back from
+// go-redis when dialTimeout is 0.
+func goRedisDialer(dialTimeout time.Duration, tlsConfig *tls.Config) dialFunc {
+	o := goRedisDefaults(&redis.Options{DialTimeout: dialTimeout, TLSConfig: tlsConfig})
+	return contextDialer(&o)
 }
 
 func (s *sentinelCaps) limiterFor(addr string) *limiter {
@@ -119,7 +123,7 @@ func (s *sentinelCaps) limiterFor(addr string) *limiter {
 	if !ok {
 		// A sentinel client's Pub/Sub (for +switch-master) needs no turn of
 		// its pool: the share is the whole cap.
-		l = newLimiter(s.max, s.max, 30*time.Second, s.drainTimeout, s.stop)
+		l = newLimiter(s.max, s.max, s.wait, s.drainTimeout, s.stop)
 		s.byAddr[key] = l
 	}
 	return l
@@ -200,7 +204,7 @@ func newFailoverClusterClient(opt *redis.FailoverOptions, opts ...Option) (*Clus
 	fo.MinIdleConns, fo.PipelinePoolSize = o.MinIdleConns, o.PipelinePoolSize
 	inner := opt.Dialer
 	if inner == nil {
-		inner = contextDialer(&redis.Options{DialTimeout: cmpDuration(opt.DialTimeout, 5*time.Second), TLSConfig: opt.TLSConfig})
+		inner = goRedisDialer(opt.DialTimeout, opt.TLSConfig)
 	}
 	root := g.root
 	root.clientName = clientName(&node)

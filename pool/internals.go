@@ -31,13 +31,17 @@ import (
 //     count as the pool's (still under the cap); an ERROR line says so once.
 //   - socketOfInitConn (SingleConnPool.cn): sockets are not named on the
 //     server; reports name them by address where they can.
-//   - onFirstSocket (StickyConnPool.SetOnFirstConn): a Conn's socket is not
-//     known: reports do not name it, Stats does not count it as a Conn's,
-//     and a Pub/Sub beyond the share cannot reserve a pool turn (it is
-//     refused with an error saying why).
-//   - stickyOf (StickyConnPool.state and Close): a Conn closed through its
-//     *redis.Conn stays outstanding until its wrapper is collected; a
-//     dropped Conn is not closed for its holder, nor reclaimed.
+//   - onFirstSocket (StickyConnPool.onFirstConn, a func(*pool.Conn) the
+//     library replaces with a func(unsafe.Pointer) of its own): a Conn's
+//     socket is not known: reports do not name it, Stats does not count it
+//     as a Conn's, and a Pub/Sub beyond the share cannot reserve a pool turn
+//     (it is refused with an error saying why).
+//   - stickyOf (Conn.connPool, StickyConnPool.state and Close): a Conn closed
+//     through its *redis.Conn stays outstanding until its wrapper is
+//     collected; a dropped Conn is not closed for its holder, nor reclaimed.
+//     Both read by offsets that stickyLayoutOf finds once by reflect,
+//     checking every type, since lookups by name cost more than the rest of
+//     a Conn.
 //   - poolConn.forgetInit (pool.Conn.SetInitConnFunc): a dropped Conn whose
 //     socket it initialised stays reachable from go-redis, and is reported
 //     when that socket closes rather than at the next collection.
@@ -49,6 +53,12 @@ import (
 //     sentinels by it. Without it every dial counts as a sentinel's: the
 //     data sockets are counted and capped per address, but not under the
 //     client's cap (TestFailover fails then).
+//   - untrackedPubSub (client.go) counts on go-redis dialing pooled sockets
+//     on goroutines of its own, so that a dial on the caller's goroutine that
+//     the library did not ask for is a Pub/Sub opened through the embedded
+//     *redis.Client. Were go-redis to dial pooled sockets on the caller's
+//     goroutine, they would be reported as sockets held by their first
+//     caller; TestPubSubThroughEmbeddedClient fails then.
 //   - ClusterOptions.NewClient and PubSub.newConn of a cluster client (both
 //     public or read as above): a cluster Pub/Sub's dial carries its marker
 //     through go-redis's node choice to the node client's dialer.

@@ -139,8 +139,8 @@ func settle(opt *redis.Options, cfg *config) (redis.Options, settings, []note, e
 var errNoDial = errors.New("redisleak: a client built to read go-redis's defaults does not dial")
 
 // goRedisDefaults returns opt as go-redis completes it: its PoolSize,
-// PoolTimeout and MaxRetries (retries, -1 made 0) with go-redis's defaults
-// filled in. It builds a go-redis client that never dials, reads its
+// PoolTimeout, MaxRetries (retries, -1 made 0), DialTimeout and the rest
+// with go-redis's defaults filled in. It builds a go-redis client that never dials, reads its
 // options back and closes it, so that the cap's arithmetic follows whatever
 // defaults the go-redis version in use has.
 func goRedisDefaults(opt *redis.Options) redis.Options {
@@ -150,5 +150,6 @@ func goRedisDefaults(opt *redis.Options) redis.Options {
 	c := redis.NewClient(&probe)
 	def := *c.Options()
 	_ = c.Close()
+	def.MinIdleConns, def.OnConnect, def.Dialer = opt.MinIdleConns, opt.OnConnect, opt.Dialer
 	return def
 }
