@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/goleak"
@@ -25,7 +24,7 @@ var ErrLeaked = tracker.ErrLeaked
 // With [WithGoroutines] it also returns goleak's error for leaked goroutines.
 func Find(opts ...Option) error {
 	cfg := buildConfig(opts)
-	return cfg.find(func(tracker.Checkout) owner { return ownerThis })
+	return cfg.find(func(tracker.Checkout) owner { return ownerThis }, nil)
 }
 
 // TestingT is what [VerifyNone] needs of a *testing.T or *testing.B, as
@@ -71,14 +70,14 @@ func VerifyNone(t TestingT, opts ...Option) {
 	if err := cfg.find(func(c tracker.Checkout) owner {
 		o, outer := attribute(c, top, body)
 		if o == ownerThis && outer == body && isSubtestClosure(body) && siblings.running() {
-			siblings.left.Store(true)
+			siblings.left = true
 			return ownerShared
 		}
 		return o
-	}); err != nil {
+	}, siblings.reset); err != nil {
 		t.Error(err)
 	}
-	if l, ok := t.(interface{ Logf(string, ...any) }); ok && siblings.left.Load() {
+	if l, ok := t.(interface{ Logf(string, ...any) }); ok && siblings.left {
 		l.Logf("redisleak: outstanding checkouts made by %s, a closure other parallel subtests run too (a table-driven test): a check cannot tell which of them made them, so it leaves them to the parent test's check (or VerifyTestMain's)", body)
 	}
 }
@@ -87,20 +86,28 @@ func VerifyNone(t TestingT, opts ...Option) {
 // goroutine too: parallel subtests of a table share one closure, and a
 // checkout made by it cannot be told to be this subtest's rather than a
 // sibling's. A sibling that already returned ran its own check first, so
-// what is left is this one's.
+// what is left is this one's. A sibling may be returning right now: each
+// attempt of the check reads the stacks afresh (see config.find), so that a
+// sibling that is gone by the last attempt leaves the leak to this check.
+// Only the check's goroutine uses it.
 type sharedClosure struct {
-	body   string
-	once   sync.Once
-	shared bool
-	left   atomic.Bool // checkouts were left to the parent
+	body    string
+	checked bool // running read the stacks in this attempt
+	shared  bool // what it found
+	left    bool // checkouts were left to the parent in this attempt
 }
 
 // running reports whether another goroutine runs the closure, reading the
-// stacks once per check.
+// stacks once per attempt.
 func (s *sharedClosure) running() bool {
-	s.once.Do(func() { s.shared = otherGoroutineRuns(s.body) })
+	if !s.checked {
+		s.shared, s.checked = otherGoroutineRuns(s.body), true
+	}
 	return s.shared
 }
+
+// reset starts an attempt.
+func (s *sharedClosure) reset() { s.checked, s.left = false, false }
 
 // otherGoroutineRuns reports whether a goroutine other than the caller's has
 // function on its stack. It reads every goroutine's stack: it runs only when
@@ -138,14 +145,25 @@ const (
 
 // find retries until nothing counts or the settle time passes, then reports.
 // A checkout is reported once: the checks after the one that reported it do
-// not count it again (see reported).
-func (c *config) find(ownerOf func(tracker.Checkout) owner) error {
+// not count it again (see reported). attempt, when not nil, runs before each
+// attempt. While checkouts are left to a parent (ownerShared) the check
+// keeps retrying too: the siblings running the shared closure may be
+// returning, and what they leave once gone is this check's.
+func (c *config) find(ownerOf func(tracker.Checkout) owner, attempt func()) error {
 	deadline := time.Now().Add(c.settle)
 	delay := time.Millisecond
 	for {
-		mine, unknown := c.outstanding(ownerOf)
-		if len(mine)+len(unknown) == 0 {
+		if attempt != nil {
+			attempt()
+		}
+		mine, unknown, shared := c.outstanding(ownerOf)
+		if len(mine)+len(unknown) == 0 && (shared == 0 || time.Now().After(deadline)) {
 			return c.findGoroutines()
+		}
+		if len(mine)+len(unknown) == 0 {
+			time.Sleep(delay)
+			delay = min(2*delay, 100*time.Millisecond)
+			continue
 		}
 		if time.Now().After(deadline) || settled(mine, unknown, c.settle) {
 			reported.add(mine)
@@ -199,7 +217,7 @@ func (r *reportedSet) has(c tracker.Checkout) bool {
 	return ok
 }
 
-func (c *config) outstanding(ownerOf func(tracker.Checkout) owner) (mine, unknown []tracker.Checkout) {
+func (c *config) outstanding(ownerOf func(tracker.Checkout) owner) (mine, unknown []tracker.Checkout, shared int) {
 	trackers := c.trackers
 	if trackers == nil {
 		trackers = tracker.All()
@@ -214,10 +232,12 @@ func (c *config) outstanding(ownerOf func(tracker.Checkout) owner) (mine, unknow
 				mine = append(mine, co)
 			case ownerUnknown:
 				unknown = append(unknown, co)
+			case ownerShared:
+				shared++
 			}
 		}
 	}
-	return mine, unknown
+	return mine, unknown, shared
 }
 
 func (c *config) findGoroutines() error {
