@@ -466,15 +466,25 @@ func (c *Client) WithTimeout(timeout time.Duration) *Client {
 	return &Client{Client: rc, st: c.st}
 }
 
+// slotWaitCause returns, for the error of a dial under the cap, what ended
+// its wait for a slot: the dial's context, or the wait's own timeout. It
+// returns false when the dial failed otherwise (a network error).
+func slotWaitCause(ctx context.Context, err error) (error, bool) {
+	if !errors.Is(err, errSlotWait) {
+		return nil, false
+	}
+	if cause := ctx.Err(); cause != nil {
+		return cause, true
+	}
+	return errSlotWait, true
+}
+
 // refuseSlot turns a failed wait for a cap slot in the dialer into the error
 // the dialer returns.
 func (st *state) refuseSlot(ctx context.Context, err error) error {
-	if !errors.Is(err, errSlotWait) {
+	cause, ok := slotWaitCause(ctx, err)
+	if !ok {
 		return err
-	}
-	cause := ctx.Err()
-	if cause == nil {
-		cause = errSlotWait
 	}
 	if errors.Is(err, errTotalWait) {
 		return st.totalRefusal(cause)

@@ -118,14 +118,25 @@ func (e *LimitError) Unwrap() []error {
 // fail: the slots are then held by dials that will not connect, a larger cap
 // would only have dialed more of them, and the network is the cause.
 func (st *state) refusal(cause error) error {
-	c := st.lim.counts()
-	if st.lim.max == 0 || int64(c.held) < st.lim.max || st.lim.failedWithin(st.set.poolTimeout) {
+	node := ""
+	if st.group != nil {
+		node = st.scope.Name()
+	}
+	return st.limitRefusal(st.lim, st.set, node, cause)
+}
+
+// limitRefusal is refusal for a wait for a slot of l, a cap set by set, of
+// the node named node ("" for a client of one server), with st's checkouts
+// as the holders.
+func (st *state) limitRefusal(l *limiter, set settings, node string, cause error) error {
+	c := l.counts()
+	if l.max == 0 || int64(c.held) < l.max || l.failedWithin(set.poolTimeout) {
 		return cause
 	}
 	st.refusals.Add(1)
 	h := st.holders()
 	e := &LimitError{
-		Max:      st.set.maxConnections,
+		Max:      set.maxConnections,
 		Held:     c.held,
 		Open:     c.open.total(),
 		ByHolder: c.open,
@@ -133,11 +144,11 @@ func (st *state) refusal(cause error) error {
 		Draining: c.draining,
 		Waiting:  h.waiting,
 		Holders:  h.report,
-		from:     st.set.capFrom,
+		from:     set.capFrom,
 		cause:    cause,
 	}
-	if st.group != nil {
-		e.Node = st.scope.Name()
+	if node != "" {
+		e.Node = node
 		e.cause = noRetry{cause}
 	}
 	return e

@@ -209,7 +209,15 @@ func newFailoverClusterClient(opt *redis.FailoverOptions, opts ...Option) (*Clus
 	root := g.root
 	root.clientName = clientName(&node)
 	fo.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return g.limiterFor(addr, set, cfg.drainTimeout).dialer(inner, func(_ context.Context, err error) error { return err })(ctx, network, addr)
+		l := g.limiterFor(addr, set, cfg.drainTimeout)
+		// A refusal names the address; its holders are the whole client's,
+		// since go-redis's node clients are not the library's.
+		return l.dialer(inner, func(ctx context.Context, err error) error {
+			if cause, ok := slotWaitCause(ctx, err); ok {
+				return root.limitRefusal(l, set, addr, cause)
+			}
+			return err
+		})(ctx, network, addr)
 	}
 	if !cfg.connNamesOff {
 		fo.OnConnect = root.onConnect(opt.OnConnect)

@@ -3,6 +3,7 @@ package pool_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -177,6 +178,32 @@ func TestFailoverClusterClient(t *testing.T) {
 		}
 	}
 	t.Logf("%d commands ok, %d failed; first error %s", run.ok.Load(), run.fail.Load(), deref(run.firstErr.Load()))
+
+	// A Pub/Sub that finds every slot of its node held (by the idle pools)
+	// is refused with a LimitError that names the node and the client's
+	// holders, as a single client's refusal does.
+	var refused *pool.LimitError
+	var extra []*redis.PubSub
+	for i := 0; i < 10 && refused == nil; i++ {
+		sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		p := c.Subscribe(sctx, fmt.Sprintf("fcc-extra-%d", i))
+		extra = append(extra, p)
+		_, err := p.Receive(sctx)
+		cancel()
+		if errors.Is(err, pool.ErrMaxConnections) && !errors.As(err, &refused) {
+			t.Errorf("refusal %v: not a *pool.LimitError", err)
+		}
+	}
+	for _, p := range extra {
+		_ = p.Close()
+	}
+	switch {
+	case refused == nil:
+		t.Error("no Pub/Sub refused with every slot of its node held: want a refusal matching ErrMaxConnections")
+	case refused.Node == "" || refused.Max != 3 || refused.Held < 3 || refused.Holders.Filter(func(g tracker.Group) bool { return g.Site.Line == line }).Len() != 1:
+		t.Errorf("refusal: node %q, cap %d, %d held, holders\n%s\nwant the node, cap 3 held, and the Pub/Sub at line %d", refused.Node, refused.Max, refused.Held, refused.Holders, line)
+	}
+
 	err = c.Close()
 	var le *pool.LeakError
 	if !errors.As(err, &le) || le.Report.Len() != 1 || le.Report.Groups[0].Site.Line != line {
