@@ -57,7 +57,10 @@ type state struct {
 	namesOnce    sync.Once   // one WARN when sockets cannot be named
 	namesRefused atomic.Bool // the server refused a name: later sockets are not named
 
-	closed         atomic.Bool
+	closed atomic.Bool
+	// retiring is set once its group began forgetting it, a node client
+	// go-redis closed (see group.retireIfClosed).
+	retiring       atomic.Bool
 	closeCtx       context.Context // done once Close began: ends waits and the Pub/Sub watchers
 	cancelClose    context.CancelFunc
 	warnPubSubOnce sync.Once
@@ -334,6 +337,9 @@ func checkConnsOf(st weak.Pointer[state]) func() {
 	return func() {
 		if st := st.Value(); st != nil {
 			st.checkConns()
+			if st.group != nil {
+				st.group.retireIfClosed(st)
+			}
 		}
 	}
 }

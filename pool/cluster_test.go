@@ -7,8 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -729,4 +731,82 @@ func TestClusterNodeClients(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestClusterRetiredNodeForgotten: go-redis retires a node client on its own
+// (it closes it a minute after a topology change; here the test closes it as
+// go-redis would). The client then forgets it, ending its watch, once no
+// checkout is on it: a node client with an open Conn is kept until the Conn
+// is closed.
+func TestClusterRetiredNodeForgotten(t *testing.T) {
+	cl := testserver.Cluster(t)
+	ctx := context.Background()
+	c, err := pool.NewClusterClient(clusterOptions(cl, "retire"), pool.WithTracker(tracker.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var masters []*redis.Client
+	var mu sync.Mutex
+	if err := c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
+		masters = append(masters, n)
+		return n.Ping(ctx).Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(masters) < 2 {
+		t.Fatalf("%d masters", len(masters))
+	}
+	watches := func() int {
+		buf := make([]byte, 1<<20)
+		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "tracker.(*Scope).WatchHeld.func")
+	}
+	idle, busy := masters[0], masters[1]
+	idleName, busyName := "retire/"+idle.Options().Addr, "retire/"+busy.Options().Addr
+	if _, ok := c.Stats().Nodes[idleName]; !ok {
+		t.Fatalf("no node %s in Stats: %v", idleName, slices.Collect(maps.Keys(c.Stats().Nodes)))
+	}
+	tok, err := c.ConnForKey(ctx, keyOn(t, c, busy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tok.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	before := watches()
+
+	_ = idle.Close()
+	_ = busy.Close()
+	waitFor(t, "the idle node forgotten", func() bool {
+		_, ok := c.Stats().Nodes[idleName]
+		return !ok && watches() == before-1
+	})
+	time.Sleep(1500 * time.Millisecond) // a watch tick or more
+	if _, ok := c.Stats().Nodes[busyName]; !ok {
+		t.Fatalf("node %s forgotten while a Conn of the library was on it", busyName)
+	}
+	_ = tok.Close()
+	waitFor(t, "the busy node forgotten once its Conn closed", func() bool {
+		_, ok := c.Stats().Nodes[busyName]
+		return !ok && watches() == before-2
+	})
+}
+
+// keyOn returns a key whose slot node serves.
+func keyOn(t *testing.T, c *pool.ClusterClient, node *redis.Client) string {
+	t.Helper()
+	for i := range 10000 {
+		key := "k" + strconv.Itoa(i)
+		n, err := c.MasterForKey(context.Background(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == node {
+			return key
+		}
+	}
+	t.Fatalf("no key on %s", node.Options().Addr)
+	return ""
 }

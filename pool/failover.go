@@ -197,6 +197,7 @@ func newFailoverClusterClient(opt *redis.FailoverOptions, opts ...Option) (*Clus
 		g.cancel()
 		return nil, errors.New("pool: NewUniversalClient: WithMaxConnections (a total across nodes) needs node clients built by the library, and go-redis's failover cluster client (MasterName with RouteByLatency, RouteRandomly or IsClusterMode) builds its own; use WithMaxConnectionsPerNode")
 	}
+	g.direct = true
 	cfg := g.cfg
 	o, set, _, _ := settle(&node, g.cfg) // node passed newGroupFor's check
 	fo := *opt

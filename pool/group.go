@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,8 +26,9 @@ import (
 // total cap, and every node client go-redis asked for. go-redis builds node
 // clients through ClusterOptions.NewClient (RingOptions.NewClient), for seeds,
 // for the nodes CLUSTER SLOTS names and for redirect targets, and retires them
-// itself on topology changes; the group keeps each reachable until its own
-// Close, so that none is taken for a dropped client.
+// itself on topology changes, closing them. The group keeps each reachable
+// until go-redis closed it, so that none is taken for a dropped client, and
+// then forgets it once nothing of the library's uses it (see retireIfClosed).
 type group struct {
 	cfg        *config        // the caller's options; cfg.maxConnections is the per-node cap
 	name       string         // the client's name: clientName, then its seed addresses
@@ -42,6 +45,10 @@ type group struct {
 	cancel   context.CancelFunc
 
 	cleanup runtime.Cleanup // reports the client if dropped; stopped by Close
+
+	// direct is set for a failover cluster client, whose node clients
+	// go-redis builds itself: its limiters are the only record of its nodes.
+	direct bool
 
 	mu       sync.Mutex
 	closed   bool
@@ -183,18 +190,55 @@ func (g *group) latestFor(st *state) bool {
 	return false
 }
 
-// addressLimiters returns the limiters of the addresses no node state
-// counts: a failover cluster client's, whose node clients go-redis built.
+// addressLimiters returns, for a failover cluster client (whose node clients
+// go-redis built), the limiter of every node address; nil for any other.
 func (g *group) addressLimiters() map[string]*limiter {
+	if !g.direct {
+		return nil
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := map[string]*limiter{}
-	for key, l := range g.limiters {
-		if _, ok := g.latest[key]; !ok {
-			out[key] = l
+	return maps.Clone(g.limiters)
+}
+
+// retireIfClosed forgets st, a node client, once go-redis has closed it (go-
+// redis retires node clients a minute after a topology change) and no
+// checkout of the library's is on it any more: its watch ends, and the
+// group no longer keeps it reachable. Its address's limiter stays, for the
+// node's other clients. It runs on st's watch; the forgetting, which ends
+// that watch, runs apart.
+func (g *group) retireIfClosed(st *state) {
+	if st.retiring.Load() || st.closed.Load() {
+		return
+	}
+	if closed, err := closedByGoRedis(st.rc); err != nil || !closed || st.scope.Outstanding() > 0 {
+		return
+	}
+	if st.retiring.CompareAndSwap(false, true) {
+		go g.retire(st)
+	}
+}
+
+// retire forgets st, unless the group is closing, which ends it anyway.
+func (g *group) retire(st *state) {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return
+	}
+	g.nodes = slices.DeleteFunc(g.nodes, func(n *state) bool { return n == st })
+	delete(g.byClient, st.rc)
+	for key, n := range g.latest {
+		if n == st {
+			delete(g.latest, key)
 		}
 	}
-	return out
+	g.mu.Unlock()
+	st.closed.Store(true)
+	st.cancelClose()
+	st.watchers.Wait()
+	st.stopWatch()
+	st.releaseDump()
 }
 
 // snapshot returns the node states built so far.

@@ -280,6 +280,17 @@ func TestGoRedisInternals(t *testing.T) {
 		}
 	})
 
+	t.Run("Closed", func(t *testing.T) {
+		c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+		if closed, err := closedByGoRedis(c); err != nil || closed {
+			t.Fatalf("an open client: closed %v, %v; redis.Client's close flag moved", closed, err)
+		}
+		_ = c.Close()
+		if closed, err := closedByGoRedis(c); err != nil || !closed {
+			t.Fatalf("a closed client: closed %v, %v; redis.Client's close flag moved", closed, err)
+		}
+	})
+
 	t.Run("Sockets", func(t *testing.T) {
 		srv := testserver.Any(t)
 		ctx := context.Background()

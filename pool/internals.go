@@ -53,6 +53,10 @@ import (
 //     sentinels by it. Without it every dial counts as a sentinel's: the
 //     data sockets are counted and capped per address, but not under the
 //     client's cap (TestFailover fails then).
+//   - closedByGoRedis (Client.baseClient.apClosed, the flag Close sets):
+//     a node client go-redis retired (closed on its own after a topology
+//     change) is not found: its watch and state stay until the cluster or
+//     ring client's Close, as they did before the library looked.
 //   - untrackedPubSub (client.go) counts on go-redis dialing pooled sockets
 //     on goroutines of its own, so that a dial on the caller's goroutine that
 //     the library did not ask for is a Pub/Sub opened through the embedded
@@ -451,4 +455,47 @@ func poolWaitOfCaller() int32 {
 			return waitNone
 		}
 	}
+}
+
+// closedLayout is where a redis.Client keeps the flag its Close sets:
+// Client.baseClient (a pointer) .apClosed (a *atomic.Bool, shared with the
+// client's WithTimeout clones, which share its pools). Found once by
+// reflect, every type checked, then read by offset.
+type closedLayout struct {
+	baseOff, flagOff uintptr
+}
+
+var (
+	closedLayoutOnce sync.Once
+	closedLayoutOf   closedLayout
+	closedLayoutErr  error
+)
+
+func findClosedLayout() (closedLayout, error) {
+	var l closedLayout
+	base, ok := reflect.TypeFor[redis.Client]().FieldByName("baseClient")
+	if !ok || len(base.Index) != 1 || base.Type.Kind() != reflect.Pointer || base.Type.Elem().Kind() != reflect.Struct {
+		return l, errors.New("redis.Client has no field baseClient pointing to a struct")
+	}
+	flag, ok := base.Type.Elem().FieldByName("apClosed")
+	if !ok || len(flag.Index) != 1 || flag.Type != reflect.TypeFor[*atomic.Bool]() {
+		return l, fmt.Errorf("%s has no field apClosed *atomic.Bool", base.Type)
+	}
+	return closedLayout{baseOff: base.Offset, flagOff: flag.Offset}, nil
+}
+
+// closedByGoRedis reports whether rc was closed: go-redis closes the node
+// clients of a cluster or ring itself when it retires them, and says so to
+// no one.
+func closedByGoRedis(rc *redis.Client) (bool, error) {
+	closedLayoutOnce.Do(func() { closedLayoutOf, closedLayoutErr = findClosedLayout() })
+	if closedLayoutErr != nil {
+		return false, closedLayoutErr
+	}
+	base := *(*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(rc), closedLayoutOf.baseOff))
+	if base == nil {
+		return false, errors.New("redis.Client.baseClient is nil")
+	}
+	flag := *(**atomic.Bool)(unsafe.Add(base, closedLayoutOf.flagOff))
+	return flag != nil && flag.Load(), nil
 }
