@@ -116,17 +116,13 @@ func goRedisDialer(dialTimeout time.Duration, tlsConfig *tls.Config) dialFunc {
 }
 
 func (s *sentinelCaps) limiterFor(addr string) *limiter {
-	key := resolveAddr(addr)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l, ok := s.byAddr[key]
-	if !ok {
+	return limiterOf(s.byAddr, addr, func() *limiter {
 		// A sentinel client's Pub/Sub (for +switch-master) needs no turn of
 		// its pool: the share is the whole cap.
-		l = newLimiter(s.max, s.max, s.wait, s.drainTimeout, s.stop)
-		s.byAddr[key] = l
-	}
-	return l
+		return newLimiter(s.max, s.max, s.wait, s.drainTimeout, s.stop)
+	})
 }
 
 // open counts the sentinel sockets open now.

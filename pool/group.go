@@ -134,20 +134,30 @@ func (g *group) newNode(opt *redis.Options) *redis.Client {
 // it: go-redis may build several (a seed and the node CLUSTER SLOTS names, or
 // a new client after it retired one), and their sockets are the node's.
 func (g *group) limiterFor(addr string, set settings, drainTimeout time.Duration) *limiter {
-	key := resolveAddr(addr)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if l, ok := g.limiters[key]; ok {
+	return limiterOf(g.limiters, addr, func() *limiter {
+		l := newLimiter(set.maxConnections, set.pubsubShare, set.poolTimeout, drainTimeout, g.closeCtx)
+		l.total = g.total
+		l.makeRoom = makeRoomOf(weak.Make(g), l)
+		l.untracked = untrackedOf(weak.Make(g.root))
+		if g.closed {
+			l.close() // a node asked for during Close dials nothing
+		}
 		return l
+	})
+}
+
+// limiterOf returns the limiter of addr's node in byAddr, keyed by the
+// resolved address, made by newLimiter the first time. The caller holds the
+// lock that guards byAddr.
+func limiterOf(byAddr map[string]*limiter, addr string, newLimiter func() *limiter) *limiter {
+	key := resolveAddr(addr)
+	l, ok := byAddr[key]
+	if !ok {
+		l = newLimiter()
+		byAddr[key] = l
 	}
-	l := newLimiter(set.maxConnections, set.pubsubShare, set.poolTimeout, drainTimeout, g.closeCtx)
-	l.total = g.total
-	l.makeRoom = makeRoomOf(weak.Make(g), l)
-	l.untracked = untrackedOf(weak.Make(g.root))
-	if g.closed {
-		l.close() // a node asked for during Close dials nothing
-	}
-	g.limiters[key] = l
 	return l
 }
 
