@@ -200,6 +200,8 @@ func TestFailoverClusterClient(t *testing.T) {
 	switch {
 	case refused == nil:
 		t.Error("no Pub/Sub refused with every slot of its node held: want a refusal matching ErrMaxConnections")
+	case c.Stats().Timeouts == 0:
+		t.Errorf("Stats().Timeouts 0 after a refusal")
 	case refused.Node == "" || refused.Max != 3 || refused.Held < 3 || refused.Holders.Filter(func(g tracker.Group) bool { return g.Site.Line == line }).Len() != 1:
 		t.Errorf("refusal: node %q, cap %d, %d held, holders\n%s\nwant the node, cap 3 held, and the Pub/Sub at line %d", refused.Node, refused.Max, refused.Held, refused.Holders, line)
 	}

@@ -143,6 +143,11 @@ func (g *group) stats() Stats {
 		t.Nodes[g.clientName+"/"+addr] = s
 		t.add(s)
 	}
+	if g.direct {
+		// A failover cluster client's refusals name an address but are
+		// counted by the client as a whole: its node clients are go-redis's.
+		t.Timeouts += g.root.refusals.Load()
+	}
 	if g.total != nil {
 		t.MaxConnections = int(g.total.max)
 		t.slots = int(g.total.held.Load())
