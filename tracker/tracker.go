@@ -94,7 +94,8 @@ func (t *Tracker) Capture() Capture { return t.cfg.capture }
 
 // Scope groups the checkouts of one owner, typically one client, so that the
 // owner can report only its own. A Scope costs nothing to keep; it holds no
-// resources and needs no closing.//
+// resources and needs no closing.
+//
 // It is part of the integration API, which the library's clients (package
 // pool) use to feed trackers; see the package documentation.
 type Scope struct {
@@ -106,7 +107,8 @@ type Scope struct {
 }
 
 // NewScope returns a new scope named name; the name heads the scope's lines in
-// reports (a client uses its address).//
+// reports (a client uses its address).
+//
 // It is part of the integration API, which the library's clients (package
 // pool) use to feed trackers; see the package documentation.
 func (t *Tracker) NewScope(name string) *Scope {
@@ -139,7 +141,8 @@ func (s *Scope) Name() string { return s.name }
 func (s *Scope) Tracker() *Tracker { return s.t }
 
 // Token names one checkout. The zero Token names none: releasing it does
-// nothing. Tokens are small values; copy them freely.//
+// nothing. Tokens are small values; copy them freely.
+//
 // It is part of the integration API, which the library's clients (package
 // pool) use to feed trackers; see the package documentation.
 type Token struct {
@@ -341,7 +344,8 @@ func (tok Token) update(set func(*record)) bool {
 // Origin is a stack captured now and registered later, for objects that are
 // not outstanding while alive, only once they are dropped: a client is
 // expected to live long, and is a leak only when it is garbage-collected
-// without Close.//
+// without Close.
+//
 // It is part of the integration API, which the library's clients (package
 // pool) use to feed trackers; see the package documentation.
 type Origin struct {

@@ -22,7 +22,8 @@ func DefaultHeldTooLong() HeldTooLong {
 	return HeldTooLong{KindCommand: 10 * time.Second, KindPipeline: 10 * time.Second, KindBlocking: 5 * time.Minute}
 }
 
-// WatchConfig configures [Scope.WatchHeld].//
+// WatchConfig configures [Scope.WatchHeld].
+//
 // It is part of the integration API, which the library's clients (package
 // pool) use to feed trackers; see the package documentation.
 type WatchConfig struct {
