@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/redis/go-redis/v9"
 
@@ -39,11 +40,10 @@ type Conn struct {
 type connUse struct {
 	st  *state
 	tok tracker.Token
-	// rc is the Conn until its wrapper is collected (see wrapperCollected),
-	// which then watches rc itself: held here, rather than weakly, so that
-	// the wrapper's cleanup has it without a weak pointer's cost. (The
-	// wrapper holds rc too; rc holds neither.)
-	rc    atomic.Pointer[redis.Conn]
+	// conn is the Conn while anything holds it. Held weakly: a Conn dropped
+	// with its wrapper is then found at the collection that finds the
+	// wrapper, rather than at the next one.
+	conn  weak.Pointer[redis.Conn]
 	pool  sticky                   // the Conn's pool in go-redis; zero when it cannot be read
 	ended atomic.Bool              // the checkout ended: closed, or collected
 	sock  atomic.Pointer[socket]   // the socket the Conn took
@@ -90,8 +90,7 @@ func (st *state) newConn(ctx context.Context, rc *redis.Conn) *Conn {
 		ctx = context.Background()
 	}
 	// skip 2: newConn and Client.Conn; the report trims library frames anyway.
-	u := &connUse{st: st, tok: st.scope.Checkout(ctx, tracker.KindConn, "", 2)}
-	u.rc.Store(rc)
+	u := &connUse{st: st, tok: st.scope.Checkout(ctx, tracker.KindConn, "", 2), conn: weak.Make(rc)}
 	u.stale.Store(true)
 	u.lastUsed.Store(monoNow())
 	p, err := stickyOf(rc)
@@ -168,7 +167,11 @@ func (u *connUse) wrapperCollected() {
 	if u.ended.Load() || u.closedThroughGoRedis() {
 		return
 	}
-	rc := u.rc.Swap(nil)
+	rc := u.conn.Value()
+	if rc == nil {
+		u.collected()
+		return
+	}
 	u.wrapperGone.Store(true)
 	if u.depth.Load() == 0 {
 		u.forgetInit()
