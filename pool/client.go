@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redisleak/redisleak/internal/signaldump"
 	"github.com/redisleak/redisleak/internal/stack"
 	"github.com/redisleak/redisleak/tracker"
 )
@@ -232,7 +233,7 @@ func newState(opt *redis.Options, cfg *config, node nodeOf) (*state, error) {
 	})
 	st.releaseDump = func() {}
 	if tracker.Debug() {
-		st.releaseDump = tracker.HoldSignalDump()
+		st.releaseDump = signaldump.Hold(tracker.Dump)
 	}
 	return st, nil
 }

@@ -3,7 +3,8 @@ package tracker
 import (
 	"fmt"
 	"io"
-	"sync"
+
+	"github.com/redisleak/redisleak/internal/signaldump"
 )
 
 // Debug reports whether debug mode is on: in a binary built with
@@ -22,37 +23,10 @@ func Dump(w io.Writer) {
 	}
 }
 
-// signalDump runs the SIGUSR1 handler while at least one holder needs it, so
-// that no goroutine of the library outlives the last client that asked.
-var signalDump struct {
-	mu      sync.Mutex
-	holders int
-	stop    func() // stops the handler; set while holders > 0
-}
-
 // HoldSignalDump makes a SIGUSR1 write [Dump] to stderr until every caller
 // has called the release function it returned (each exactly once; later calls
 // do nothing). On systems without SIGUSR1 it does nothing.
 //
-// It is part of the integration API, which the library's clients (package
-// pool) use to feed trackers; see the package documentation.
-func HoldSignalDump() (release func()) {
-	signalDump.mu.Lock()
-	defer signalDump.mu.Unlock()
-	if signalDump.holders == 0 {
-		signalDump.stop = startSignalDump()
-	}
-	signalDump.holders++
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			signalDump.mu.Lock()
-			defer signalDump.mu.Unlock()
-			signalDump.holders--
-			if signalDump.holders == 0 {
-				signalDump.stop()
-				signalDump.stop = nil
-			}
-		})
-	}
-}
+// Deprecated: the library's clients hold the dump themselves in debug mode
+// (see [Debug]); HoldSignalDump is removed in the next release.
+func HoldSignalDump() (release func()) { return signaldump.Hold(Dump) }

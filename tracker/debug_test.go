@@ -17,22 +17,3 @@ func TestDump(t *testing.T) {
 		t.Fatalf("Dump:\n%s", b.String())
 	}
 }
-
-func TestHoldSignalDump(t *testing.T) {
-	r1 := HoldSignalDump()
-	r2 := HoldSignalDump()
-	r1()
-	r1() // a second release of the same hold does nothing
-	signalDump.mu.Lock()
-	holders := signalDump.holders
-	signalDump.mu.Unlock()
-	if holders != 1 {
-		t.Fatalf("holders = %d after one of two released (twice), want 1", holders)
-	}
-	r2()
-	signalDump.mu.Lock()
-	defer signalDump.mu.Unlock()
-	if signalDump.holders != 0 || signalDump.stop != nil {
-		t.Fatalf("handler still running after every hold was released")
-	}
-}

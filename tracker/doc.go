@@ -10,7 +10,7 @@
 // with pool.WithTracker, its [Tracker.Report], [Tracker.Stats] and
 // [Tracker.Checkouts], the [Report] and its [Group]s, [Handler], [Dump],
 // [WithLabel] and the options. The rest — [Scope] and its checkouts
-// ([Token], [Origin], [WatchConfig], [Tracker.NewScope], [HoldSignalDump]) — is
+// ([Token], [Origin], [WatchConfig], [Tracker.NewScope]) — is
 // the integration API through which the library's clients feed trackers. It
 // is not covered by the module's compatibility promise: a later release moves
 // it under internal/, so code outside this module should not build on it.

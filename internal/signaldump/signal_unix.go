@@ -1,16 +1,17 @@
 //go:build unix
 
-package tracker
+package signaldump
 
 import (
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 )
 
-// startSignalDump starts a goroutine that writes Dump to stderr on every
-// SIGUSR1, and returns the function that stops it and waits for it to end.
-func startSignalDump() (stop func()) {
+// start starts a goroutine that writes dump to stderr on every SIGUSR1, and
+// returns the function that stops it and waits for it to end.
+func start(dump func(io.Writer)) (stop func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGUSR1)
 	quit := make(chan struct{})
@@ -20,7 +21,7 @@ func startSignalDump() (stop func()) {
 		for {
 			select {
 			case <-ch:
-				Dump(os.Stderr)
+				dump(os.Stderr)
 			case <-quit:
 				return
 			}
