@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/redis/go-redis/v9"
 
@@ -220,6 +221,9 @@ func newFailoverClusterClient(opt *redis.FailoverOptions, opts ...Option) (*Clus
 		fo.OnConnect = root.onConnect(opt.OnConnect)
 	}
 	rc := redis.NewFailoverClusterClient(&fo)
+	g.mu.Lock()
+	g.directClient = weak.Make(rc)
+	g.mu.Unlock()
 	rc.AddHook(&hook{st: root})
 	root.stopWatch = root.scope.WatchHeld(tracker.WatchConfig{
 		Limits:         cfg.heldTooLong,

@@ -47,16 +47,19 @@ type group struct {
 	cleanup runtime.Cleanup // reports the client if dropped; stopped by Close
 
 	// direct is set for a failover cluster client, whose node clients
-	// go-redis builds itself: its limiters are the only record of its nodes.
+	// go-redis builds itself: its limiters are the only record of its nodes,
+	// and its go-redis client (held weakly: the group must not keep it) the
+	// only way to them.
 	direct bool
 
-	mu       sync.Mutex
-	closed   bool
-	limiters map[string]*limiter      // by resolved node address
-	nodes    []*state                 // every node client built, oldest first
-	byClient map[*redis.Client]*state // the node state of each go-redis node client
-	latest   map[string]*state        // by resolved address: the newest node client
-	notes    map[string]bool          // notes already logged, one line for all nodes
+	mu           sync.Mutex
+	directClient weak.Pointer[redis.ClusterClient] // set once built
+	closed       bool
+	limiters     map[string]*limiter      // by resolved node address
+	nodes        []*state                 // every node client built, oldest first
+	byClient     map[*redis.Client]*state // the node state of each go-redis node client
+	latest       map[string]*state        // by resolved address: the newest node client
+	notes        map[string]bool          // notes already logged, one line for all nodes
 }
 
 // newGroup returns the group of a cluster or ring client named name. cfg's
@@ -271,14 +274,53 @@ func shedOf(g weak.Pointer[group]) func(*limiter) bool {
 
 // makeRoomOf is the makeRoom of l, a node's limiter: an idle socket of a
 // client of the same node, which the client waiting cannot use (go-redis
-// dials only when the waiting client's own pool has none idle).
+// dials only when the waiting client's own pool has none idle). For a
+// failover cluster client, whose node clients go-redis built, it is an idle
+// socket of go-redis's client of the node: a Pub/Sub dials beside the pool.
 func makeRoomOf(g weak.Pointer[group], l *limiter) func() bool {
 	return func() bool {
-		if g := g.Value(); g != nil {
-			return g.shed(func(st *state) bool { return st.lim == l })
+		g := g.Value()
+		switch {
+		case g == nil:
+			return false
+		case g.direct:
+			return g.shedDirect(l)
 		}
+		return g.shed(func(st *state) bool { return st.lim == l })
+	}
+}
+
+// shedDirect closes one idle pooled socket of go-redis's node client whose
+// address's limiter is l, in a failover cluster client, and reports whether
+// it found one. go-redis's node clients are reached through ForEachShard.
+func (g *group) shedDirect(l *limiter) bool {
+	g.mu.Lock()
+	rc := g.directClient.Value()
+	g.mu.Unlock()
+	if rc == nil {
 		return false
 	}
+	ctx, cancel := context.WithTimeout(g.closeCtx, shedEvery)
+	defer cancel()
+	var shed atomic.Bool
+	_ = rc.ForEachShard(ctx, func(ctx context.Context, node *redis.Client) error {
+		if shed.Load() || g.limiterAt(node.Options().Addr) != l || node.PoolStats().IdleConns == 0 {
+			return nil
+		}
+		if shedIdle(ctx, node) && shed.CompareAndSwap(false, true) {
+			g.root.shed.Add(1)
+		}
+		return nil
+	})
+	return shed.Load()
+}
+
+// limiterAt returns the limiter of the node at addr, or nil.
+func (g *group) limiterAt(addr string) *limiter {
+	key := resolveAddr(addr)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.limiters[key]
 }
 
 // shed closes one idle pooled socket of a node client that from accepts,
@@ -306,19 +348,25 @@ func (g *group) shed(from func(*state) bool) bool {
 // connection takes it (the pool hands out an idle socket before it dials),
 // pings on it, and discards it. It reports whether a socket was closed.
 func (st *state) shedIdle() bool {
-	cn := st.rc.EphemeralConn() // its Close discards the socket
+	ctx, cancel := context.WithTimeout(st.closeCtx, shedEvery)
+	defer cancel()
+	if !shedIdle(ctx, st.rc) {
+		return false
+	}
+	st.shed.Add(1)
+	return true
+}
+
+// shedIdle closes one idle socket of rc's main pool, as state.shedIdle
+// says, and reports whether it did.
+func shedIdle(ctx context.Context, rc *redis.Client) bool {
+	cn := rc.EphemeralConn() // its Close discards the socket
 	defer cn.Close()
 	var took atomic.Bool
 	if err := onFirstSocket(cn, func(*socket, poolConn) { took.Store(true) }); err != nil {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(st.closeCtx, shedEvery)
-	defer cancel()
-	if err := cn.Ping(ctx).Err(); err != nil || !took.Load() {
-		return false
-	}
-	st.shed.Add(1)
-	return true
+	return cn.Ping(ctx).Err() == nil && took.Load()
 }
 
 // close closes every node client and the limiters, and returns one error:

@@ -144,9 +144,11 @@ func (g *group) stats() Stats {
 		t.add(s)
 	}
 	if g.direct {
-		// A failover cluster client's refusals name an address but are
-		// counted by the client as a whole: its node clients are go-redis's.
+		// A failover cluster client's refusals name an address, and its
+		// sheds are of a node, but both are counted by the client as a
+		// whole: its node clients are go-redis's.
 		t.Timeouts += g.root.refusals.Load()
+		t.Shed += g.root.shed.Load()
 	}
 	if g.total != nil {
 		t.MaxConnections = int(g.total.max)
