@@ -40,9 +40,12 @@ var (
 // then returns a [*ClusterClient] built with what those options allow: every
 // socket, to a node or a sentinel, counted and capped per address
 // ([WithMaxConnectionsPerNode]); commands, pipelines, blocking commands and
-// Pub/Subs tracked on the client as a whole, not per node. It refuses a total
-// cap ([WithMaxConnections]), and that client's ConnForKey fails: both need
-// node clients the library built.
+// Pub/Subs tracked on the client as a whole, not per node. A Pub/Sub that
+// finds its node's cap held by idle pooled sockets closes one of them, as
+// with the library's other clients; a refusal is a [*LimitError] naming the
+// node's address and the whole client's holders. It refuses a total cap
+// ([WithMaxConnections]), and that client's ConnForKey fails: both need node
+// clients the library built.
 func NewUniversalClient(opt *redis.UniversalOptions, opts ...Option) (UniversalClient, error) {
 	if opt == nil {
 		return nil, errors.New("pool: NewUniversalClient: nil *redis.UniversalOptions")
