@@ -402,7 +402,8 @@ func (s source) Tracker() *tracker.Tracker { return s.tr }
 // TestCollectorNodesWithoutPool: the nodes of a failover cluster client,
 // whose pools go-redis builds itself, count only their sockets (their
 // PoolSize is 0); the pool figures, always 0 for them, are not exported, for
-// the nodes or the client.
+// the nodes or the client, except the client's refusals and sheds, which it
+// counts as a whole when its nodes have a cap.
 func TestCollectorNodesWithoutPool(t *testing.T) {
 	node := pool.Stats{MaxConnections: 3, OpenConnections: 2, Open: pool.OpenByKind{Pool: 2}, Dialing: 1}
 	st := pool.Stats{OpenConnections: 4, Open: pool.OpenByKind{Pool: 4}, Dialing: 2,
@@ -413,15 +414,22 @@ func TestCollectorNodesWithoutPool(t *testing.T) {
 	reg.MustRegister(c)
 	checkMetrics(t, c)
 	perStats := statSeries - statSeriesPooled
-	if n, want := testutil.CollectAndCount(c), perStats+reportSeries+2*perStats+trackerSeries; n != want {
+	const whole = 2 // the client's refusals and sheds
+	if n, want := testutil.CollectAndCount(c), perStats+whole+reportSeries+2*perStats+trackerSeries; n != want {
 		t.Errorf("CollectAndCount = %d, want %d", n, want)
 	}
 	s := series(t, reg)
 	for k := range s {
 		for _, fam := range []string{"in_use", "idle", "waiting", "wait_", "refusals", "canceled", "shed", "dead", "reclaimed"} {
-			if strings.Contains(k, "redisleak_"+fam) || strings.Contains(k, "redisleak_node_"+fam) {
+			if strings.Contains(k, "redisleak_node_"+fam) ||
+				strings.Contains(k, "redisleak_"+fam) && fam != "refusals" && fam != "shed" {
 				t.Errorf("%s exported for a client whose pools the library did not build", k)
 			}
+		}
+	}
+	for _, fam := range []string{"refusals_total", "shed_total"} {
+		if _, ok := s[`redisleak_`+fam+`{client="fcc"}`]; !ok {
+			t.Errorf("redisleak_%s not exported for a failover cluster client with a cap on its nodes", fam)
 		}
 	}
 	if v := s[`redisleak_node_open_connections{client="fcc",kind="pool",node="fcc/127.0.0.1:2"}`]; v != 2 {

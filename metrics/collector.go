@@ -95,6 +95,10 @@ const (
 	// aCap: a cap (MaxConnections > 0, for the client or one of its nodes):
 	// without one, a closed socket is closed at once, and nothing drains.
 	aCap
+	// aPoolOrWhole: as aPool, and also the total of a failover cluster
+	// client with a cap on its nodes, which counts its refusals and the idle
+	// sockets it sheds as a whole, not per node.
+	aPoolOrWhole
 )
 
 // stat is a figure of [pool.Stats] exported per client (redisleak_<name>)
@@ -158,7 +162,7 @@ var stats = []*stat{
 		value: func(s *pool.Stats) float64 { return s.WaitDuration.Seconds() },
 		help: "Total time spent in waits for a pool turn or a slot of the cap. Divided by redisleak_wait_count_total it is the mean wait; " +
 			"a mean approaching PoolTimeout means refusals are next: raise the cap or release connections sooner."},
-	{name: "refusals_total", typ: prometheus.CounterValue, needs: aPool,
+	{name: "refusals_total", typ: prometheus.CounterValue, needs: aPoolOrWhole,
 		value: func(s *pool.Stats) float64 { return float64(s.Timeouts) },
 		help: "Waits that ended in a refusal (an error matching pool.ErrMaxConnections) because no slot of the cap freed up within PoolTimeout or the caller's deadline. " +
 			"Any increase is a failed request: the refusal's error names the call sites holding the sockets; fix those or raise the cap."},
@@ -166,7 +170,7 @@ var stats = []*stat{
 		value: func(s *pool.Stats) float64 { return float64(s.Canceled) },
 		help: "Waits for a slot of the cap or a Pub/Sub reservation abandoned because the caller's context was cancelled first. " +
 			"A rise alongside redisleak_wait_count_total means callers give up before the pool can serve them: the cap is too small or sockets are held too long."},
-	{name: "shed_total", typ: prometheus.CounterValue, needs: aPool,
+	{name: "shed_total", typ: prometheus.CounterValue, needs: aPoolOrWhole,
 		value: func(s *pool.Stats) float64 { return float64(s.Shed) },
 		help: "Idle pooled sockets closed to make room under the cap: for a Pub/Sub socket or, in a cluster or ring client, for a socket that another node (or another client of the same node) needs. " +
 			"A steady rate costs the pool reconnects: reuse Pub/Subs, or raise the cap."},
@@ -458,6 +462,8 @@ func meaningful(n needs, s *pool.Stats, node bool) bool {
 		// A total without nodes yet (a cluster or ring client not used so
 		// far) is all zeros, but real ones.
 		return s.PoolSize > 0 || (!node && len(s.Nodes) == 0)
+	case aPoolOrWhole:
+		return meaningful(aPool, s, node) || (!node && meaningful(aCap, s, node))
 	case aCap:
 		if s.MaxConnections > 0 {
 			return true

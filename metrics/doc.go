@@ -34,9 +34,9 @@
 //	redisleak_waiting_callers                     gauge    P  callers waiting for a pool turn or a cap slot now
 //	redisleak_wait_count_total                    counter  P  waits for a pool turn or a cap slot
 //	redisleak_wait_duration_seconds_total         counter  P  time spent waiting
-//	redisleak_refusals_total                      counter  P  waits ended in ErrMaxConnections
+//	redisleak_refusals_total                      counter  W  waits ended in ErrMaxConnections
 //	redisleak_canceled_waits_total                counter  P  waits abandoned by a cancelled context
-//	redisleak_shed_total                          counter  P  idle sockets closed to make room under the cap
+//	redisleak_shed_total                          counter  W  idle sockets closed to make room under the cap
 //	redisleak_drain_timeouts_total                counter  C  drains that reached WithDrainTimeout
 //	redisleak_dead_conns                          gauge    P  open Conns whose socket the server closed
 //	redisleak_reclaimed_conns_total               counter  P  Conns closed by WithReclaimAbandoned
@@ -50,7 +50,9 @@
 // socket does not drain. P: for a client whose pools the library built,
 // which leaves out go-redis's failover cluster client
 // (pool.NewUniversalClient with MasterName and RouteByLatency, RouteRandomly
-// or IsClusterMode), whose nodes count only their sockets. F: for a failover
+// or IsClusterMode), whose nodes count only their sockets. W: as P, and for
+// that failover cluster client's total too when its nodes have a cap: it
+// counts its refusals and sheds as a whole, not per node. F: for a failover
 // client ([pool.NewFailoverClient]), from the first scrape that finds a
 // sentinel socket open.
 //
