@@ -211,8 +211,10 @@ func (u *connUse) collected() {
 		return
 	}
 	_ = u.pool.close() // its socket goes back to the pool
-	u.tok.MarkDropped()
+	// Counted the pool's before it is reported dropped: whoever sees the
+	// report then sees the socket given back.
 	u.forget()
+	u.tok.MarkDropped()
 }
 
 // sweepConns ends the checkouts of the Conns closed through go-redis.

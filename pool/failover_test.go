@@ -186,7 +186,7 @@ func TestFailoverClusterClient(t *testing.T) {
 	// holders, as a single client's refusal does.
 	var refused *pool.LimitError
 	var extra []*redis.PubSub
-	served := 0
+	served, late := 0, 0
 	for i := 0; i < 20 && refused == nil; i++ {
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
 		p := c.Subscribe(sctx, fmt.Sprintf("fcc-extra-%d", i))
@@ -200,12 +200,16 @@ func TestFailoverClusterClient(t *testing.T) {
 			if !errors.As(err, &refused) {
 				t.Errorf("refusal %v: not a *pool.LimitError", err)
 			}
+		case errors.Is(err, context.DeadlineExceeded):
+			// The deadline passed while a slot was free: go-redis's own
+			// pool may take the slot a shed frees first. No refusal then.
+			late++
 		default:
 			t.Errorf("Pub/Sub %d: %v", i, err)
 		}
 	}
 	shed := c.Stats().Shed
-	t.Logf("%d Pub/Subs served, %d idle sockets shed, then refused: %v", served, shed, refused != nil)
+	t.Logf("%d Pub/Subs served, %d past their deadline with a slot free, %d idle sockets shed, then refused: %v", served, late, shed, refused != nil)
 	for _, p := range extra {
 		_ = p.Close()
 	}
