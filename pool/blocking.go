@@ -5,7 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/redisleak/redisleak/tracker"
+	"github.com/redisleak/redisleak/internal/track"
 )
 
 // blockingClaims names the socket a blocking command waits on. go-redis does
@@ -25,12 +25,12 @@ type blockingClaims struct {
 // blockingClaim is one blocking command waiting for its socket to be known.
 type blockingClaim struct {
 	name string // the command's name, lower case
-	tok  tracker.Token
+	tok  track.Token
 }
 
 // add makes tok, a blocking command's checkout, claim the socket that next
 // writes a command named name. The returned func withdraws the claim.
-func (b *blockingClaims) add(name string, tok tracker.Token) (withdraw func()) {
+func (b *blockingClaims) add(name string, tok track.Token) (withdraw func()) {
 	c := &blockingClaim{name: strings.ToLower(name), tok: tok}
 	b.mu.Lock()
 	b.list = append(b.list, c)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/redisleak/redisleak/internal/signaldump"
 	"github.com/redisleak/redisleak/internal/stack"
+	"github.com/redisleak/redisleak/internal/track"
 	"github.com/redisleak/redisleak/tracker"
 )
 
@@ -45,7 +46,7 @@ var (
 // share.
 type state struct {
 	rc    *redis.Client // the client NewClient built; clones share its pools
-	scope *tracker.Scope
+	scope *track.Scope
 	lim   *limiter
 	log   *slog.Logger
 	set   settings
@@ -194,7 +195,7 @@ func newState(opt *redis.Options, cfg *config, node nodeOf) (*state, error) {
 		st.lim = node.group.limiterFor(o.Addr, set, cfg.drainTimeout)
 		st.group = node.group
 	} else {
-		st.scope = cfg.tracker.NewScope(name)
+		st.scope = newScope(cfg.tracker, name)
 		st.lim = newLimiter(set.maxConnections, set.pubsubShare, set.poolTimeout, cfg.drainTimeout, st.closeCtx)
 		st.ownsLimiter = true
 		st.lim.untracked = untrackedOf(weak.Make(st))
@@ -223,8 +224,8 @@ func newState(opt *redis.Options, cfg *config, node nodeOf) (*state, error) {
 	}
 	st.rc.AddHook(&hook{st: st})
 
-	st.stopWatch = st.scope.WatchHeld(tracker.WatchConfig{
-		Limits:         cfg.heldTooLong,
+	st.stopWatch = st.scope.WatchHeld(track.WatchConfig{
+		Limits:         limitsOf(cfg.heldTooLong),
 		Log:            cfg.logger,
 		HolderFunction: "github.com/redisleak/redisleak/pool.(*hook)",
 		CollectEvery:   cfg.collectEvery,
@@ -243,7 +244,7 @@ func newState(opt *redis.Options, cfg *config, node nodeOf) (*state, error) {
 // client, not the wrapper: a caller may keep c.Client and drop the wrapper.
 // Nothing it is given may reach the go-redis client, or the client could
 // never be collected.
-func (st *state) watchDropped(origin tracker.Origin) {
+func (st *state) watchDropped(origin track.Origin) {
 	st.clientCleanup = runtime.AddCleanup(st.rc, clientCollected, droppedClient{
 		lim: st.lim, scope: st.scope, origin: origin, log: st.log,
 		releaseDump: st.releaseDump, stopWatch: st.stopWatch,
@@ -289,12 +290,12 @@ func contextDialer(o *redis.Options) dialFunc {
 
 // untrackedOf is state.untrackedPubSub for the limiter, which must not keep
 // the client reachable (the client's cleanup holds the limiter).
-func untrackedOf(st weak.Pointer[state]) func() (tracker.Token, bool) {
-	return func() (tracker.Token, bool) {
+func untrackedOf(st weak.Pointer[state]) func() (track.Token, bool) {
+	return func() (track.Token, bool) {
 		if st := st.Value(); st != nil {
 			return st.untrackedPubSub()
 		}
-		return tracker.Token{}, false
+		return track.Token{}, false
 	}
 }
 
@@ -304,7 +305,7 @@ func untrackedOf(st weak.Pointer[state]) func() (tracker.Token, bool) {
 // Pub/Sub opened through the embedded *redis.Client, which the library does
 // not track. It is checked out as a socket, with the caller's stack, until
 // the socket closes.
-func (st *state) untrackedPubSub() (tracker.Token, bool) {
+func (st *state) untrackedPubSub() (track.Token, bool) {
 	var pcs [maxCallers]uintptr
 	n := runtime.Callers(2, pcs[:])
 	frames := runtime.CallersFrames(pcs[:n])
@@ -314,10 +315,10 @@ func (st *state) untrackedPubSub() (tracker.Token, bool) {
 			break
 		}
 		if !more {
-			return tracker.Token{}, false // a goroutine of go-redis's
+			return track.Token{}, false // a goroutine of go-redis's
 		}
 	}
-	tok := st.scope.CheckoutStack(context.Background(), tracker.KindSocket, untrackedOp, 0)
+	tok := st.scope.CheckoutStack(context.Background(), track.KindSocket, untrackedOp, 0)
 	st.untrackedOnce.Do(func() {
 		site, _ := tok.Site()
 		untrackedLog(st.log, st.scope.Name(), site)
@@ -352,8 +353,8 @@ func (st *state) dial(ctx context.Context, network, addr string) (net.Conn, erro
 
 type droppedClient struct {
 	lim         *limiter
-	scope       *tracker.Scope
-	origin      tracker.Origin
+	scope       *track.Scope
+	origin      track.Origin
 	log         *slog.Logger
 	releaseDump func()
 	stopWatch   func()
@@ -369,7 +370,7 @@ func clientCollected(d droppedClient) {
 	d.stopWatch()
 	c := d.lim.counts()
 	if c.open.total()+c.dialing > 0 || d.lim.collected.Load() > 0 {
-		d.scope.Dropped(tracker.KindClient, d.origin)
+		d.scope.Dropped(track.KindClient, d.origin)
 		return
 	}
 	d.log.Info("redisleak: client garbage-collected without its Close; it held no sockets, so it was closed through its embedded *redis.Client or never used",
@@ -410,7 +411,7 @@ func (st *state) close() error {
 	st.clientCleanup.Stop()
 
 	st.sweepConns()
-	leaked := st.scope.Report().Filter(isLeak)
+	leaked := scopeReport(st.scope, nil).Filter(isLeak)
 	st.cancelClose()
 	st.watchers.Wait()
 	st.stopWatch()
@@ -426,7 +427,7 @@ func (st *state) close() error {
 	err := st.rc.Close()
 
 	if tracker.Debug() {
-		fmt.Fprintf(os.Stderr, "redisleak: client %s closed\n%s\n", st.scope.Name(), st.scope.Report())
+		fmt.Fprintf(os.Stderr, "redisleak: client %s closed\n%s\n", st.scope.Name(), scopeReport(st.scope, nil))
 	}
 	st.releaseDump()
 	return st.leakError(leaked, err)
@@ -457,11 +458,11 @@ func (st *state) leakError(leaked tracker.Report, err error) error {
 // Report returns the client's outstanding checkouts now, grouped by call site.
 func (c *Client) Report() tracker.Report {
 	c.st.sweepConns()
-	return c.st.scope.Report()
+	return scopeReport(c.st.scope, nil)
 }
 
 // Tracker returns the tracker that records the client's checkouts.
-func (c *Client) Tracker() *tracker.Tracker { return c.st.scope.Tracker() }
+func (c *Client) Tracker() *tracker.Tracker { return trackerOf(c.st.scope) }
 
 // WithTimeout returns a client that uses timeout for reads and writes and
 // shares this client's pool, tracking and cap, as redis.Client.WithTimeout

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redisleak/redisleak/internal/track"
 	"github.com/redisleak/redisleak/tracker"
 )
 
@@ -150,7 +151,7 @@ type groupClient struct{ g *group }
 func (c groupClient) Report() tracker.Report { return c.g.report() }
 
 // Tracker returns the tracker that records the client's checkouts.
-func (c groupClient) Tracker() *tracker.Tracker { return c.g.scope.Tracker() }
+func (c groupClient) Tracker() *tracker.Tracker { return trackerOf(c.g.scope) }
 
 // Name is the name the client goes by in reports and logs:
 // "<name>/<addr>,<addr>..." with its seed (or shard) addresses, the name
@@ -166,20 +167,20 @@ func (g *group) report() tracker.Report {
 	for _, st := range g.snapshot() {
 		st.sweepConns()
 	}
-	return g.scope.Report()
+	return scopeReport(g.scope, nil)
 }
 
 // droppedGroup is what the cleanup of a cluster or ring client dropped
 // without Close needs; it must not reach the go-redis client.
 type droppedGroup struct {
 	g      *group
-	origin tracker.Origin
+	origin track.Origin
 }
 
 // watchGroupDropped reports g's client, as made at origin, if rc, its
 // go-redis client, is garbage-collected without the library's Close while its
 // nodes held sockets, and then ends what the library ran for it.
-func watchGroupDropped[T any](g *group, rc *T, origin tracker.Origin) {
+func watchGroupDropped[T any](g *group, rc *T, origin track.Origin) {
 	g.cleanup = runtime.AddCleanup(rc, func(d droppedGroup) {
 		open := 0
 		for _, st := range d.g.snapshot() {
@@ -196,7 +197,7 @@ func watchGroupDropped[T any](g *group, rc *T, origin tracker.Origin) {
 		}
 		d.g.cancel()
 		if open > 0 {
-			d.g.scope.Dropped(tracker.KindClient, d.origin)
+			d.g.scope.Dropped(track.KindClient, d.origin)
 		}
 	}, droppedGroup{g: g, origin: origin})
 }

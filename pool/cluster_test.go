@@ -794,7 +794,7 @@ func TestClusterRetiredNodeForgotten(t *testing.T) {
 	}
 	watches := func() int {
 		buf := make([]byte, 1<<20)
-		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "tracker.(*Scope).WatchHeld.func")
+		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "track.(*Scope).WatchHeld.func")
 	}
 	idle, busy := masters[0], masters[1]
 	idleName, busyName := "retire/"+idle.Options().Addr, "retire/"+busy.Options().Addr

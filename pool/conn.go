@@ -11,7 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/redisleak/redisleak/tracker"
+	"github.com/redisleak/redisleak/internal/track"
 )
 
 // Conn is a dedicated connection from [Client.Conn]. It embeds *redis.Conn and
@@ -39,7 +39,7 @@ type Conn struct {
 // is still reachable, when it is.
 type connUse struct {
 	st  *state
-	tok tracker.Token
+	tok track.Token
 	// conn is the Conn while anything holds it. Held weakly: a Conn dropped
 	// with its wrapper is then found at the collection that finds the
 	// wrapper, rather than at the next one.
@@ -90,7 +90,7 @@ func (st *state) newConn(ctx context.Context, rc *redis.Conn) *Conn {
 		ctx = context.Background()
 	}
 	// skip 2: newConn and Client.Conn; the report trims library frames anyway.
-	u := &connUse{st: st, tok: st.scope.Checkout(ctx, tracker.KindConn, "", 2), conn: weak.Make(rc)}
+	u := &connUse{st: st, tok: st.scope.Checkout(ctx, track.KindConn, "", 2), conn: weak.Make(rc)}
 	u.stale.Store(true)
 	u.lastUsed.Store(monoNow())
 	p, err := stickyOf(rc)

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redisleak/redisleak/internal/stack"
 )
 
 // A Conn a caller leaked keeps its socket and its turn of the pool even after
@@ -100,7 +102,7 @@ func (u *connUse) reclaim(why string) {
 	u.tok.SetNote(noteReclaimed)
 	u.st.reclaimed.Add(1)
 	site, _ := u.tok.Site()
-	u.st.log.Warn("redisleak: reclaimed a Conn nobody closed", "client", u.st.scope.Name(), "reason", why, "origin", site.String())
+	u.st.log.Warn("redisleak: reclaimed a Conn nobody closed", "client", u.st.scope.Name(), "reason", why, "origin", stack.FrameString(site.Function, site.File, site.Line))
 }
 
 // uncountDead stops counting the Conn in Stats.DeadConns, once.
@@ -117,5 +119,5 @@ func (u *connUse) reclaimedError() error {
 	if w := u.why.Load(); w != nil {
 		why = *w
 	}
-	return fmt.Errorf("redisleak: Conn created at %s was reclaimed by the client (%s; see WithReclaimAbandoned): %w", site.ShortPos(), why, redis.ErrClosed)
+	return fmt.Errorf("redisleak: Conn created at %s was reclaimed by the client (%s; see WithReclaimAbandoned): %w", stack.ShortPos(site.File, site.Line), why, redis.ErrClosed)
 }

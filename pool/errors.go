@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redisleak/redisleak/internal/track"
 	"github.com/redisleak/redisleak/tracker"
 )
 
@@ -250,8 +251,8 @@ func (st *state) holders() *holders {
 	st.sweepConns()
 	h := &holders{
 		at: time.Now(),
-		report: st.scope.ReportWhere(func(c tracker.Checkout) bool {
-			return (c.Kind == tracker.KindConn || c.Kind == tracker.KindPubSub) && c.ConnName != ""
+		report: scopeReport(st.scope, func(c *track.Checkout) bool {
+			return (c.Kind == track.KindConn || c.Kind == track.KindPubSub) && c.ConnName != ""
 		}),
 		waiting: st.waiting(),
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/redisleak/redisleak/tracker"
+	"github.com/redisleak/redisleak/internal/track"
 )
 
 // NewFailoverClient returns a client for the master that Redis Sentinel names
@@ -225,8 +225,8 @@ func newFailoverClusterClient(opt *redis.FailoverOptions, opts ...Option) (*Clus
 	g.directClient = weak.Make(rc)
 	g.mu.Unlock()
 	rc.AddHook(&hook{st: root})
-	root.stopWatch = root.scope.WatchHeld(tracker.WatchConfig{
-		Limits:         cfg.heldTooLong,
+	root.stopWatch = root.scope.WatchHeld(track.WatchConfig{
+		Limits:         limitsOf(cfg.heldTooLong),
 		Log:            cfg.logger,
 		HolderFunction: "github.com/redisleak/redisleak/pool.(*hook)",
 	})

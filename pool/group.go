@@ -18,6 +18,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redisleak/redisleak/internal/stack"
+	"github.com/redisleak/redisleak/internal/track"
 	"github.com/redisleak/redisleak/tracker"
 )
 
@@ -30,11 +32,11 @@ import (
 // until go-redis closed it, so that none is taken for a dropped client, and
 // then forgets it once nothing of the library's uses it (see retireIfClosed).
 type group struct {
-	cfg        *config        // the caller's options; cfg.maxConnections is the per-node cap
-	name       string         // the client's name: clientName, then its seed addresses
-	clientName string         // what its nodes' names start with: ClientName, or the program's name
-	scope      *tracker.Scope // the cluster's or ring's; each node has a child
-	total      *totalCap      // nil without a total cap
+	cfg        *config      // the caller's options; cfg.maxConnections is the per-node cap
+	name       string       // the client's name: clientName, then its seed addresses
+	clientName string       // what its nodes' names start with: ClientName, or the program's name
+	scope      *track.Scope // the cluster's or ring's; each node has a child
+	total      *totalCap    // nil without a total cap
 
 	// root is the state Pub/Subs of the whole client hang from (a cluster
 	// Pub/Sub picks its node as it dials): it has the group's scope, close
@@ -84,7 +86,7 @@ func newGroup(cfg *config, name string) *group {
 		g.total = newTotalCap(cfg.maxConnections)
 		g.total.shed = shedOf(weak.Make(g))
 	}
-	g.scope = cfg.tracker.NewScope(name)
+	g.scope = newScope(cfg.tracker, name)
 	g.closeCtx, g.cancel = context.WithCancel(context.Background())
 	g.root = &state{scope: g.scope, log: cfg.logger, closeCtx: g.closeCtx, cancelClose: g.cancel, group: g,
 		lim: newLimiter(0, 0, 0, 0, g.closeCtx)}
@@ -390,7 +392,7 @@ func (g *group) close(closeRedis func() error) error {
 	for _, st := range nodes {
 		st.sweepConns()
 	}
-	leaked := g.scope.Report().Filter(isLeak)
+	leaked := scopeReport(g.scope, nil).Filter(isLeak)
 	g.cancel()
 	g.root.watchers.Wait()
 	if g.root.stopWatch != nil {
@@ -415,14 +417,14 @@ func (g *group) close(closeRedis func() error) error {
 		st.releaseDump()
 	}
 	if tracker.Debug() {
-		fmt.Fprintf(os.Stderr, "redisleak: client %s closed\n%s\n", g.name, g.scope.Report())
+		fmt.Fprintf(os.Stderr, "redisleak: client %s closed\n%s\n", g.name, scopeReport(g.scope, nil))
 	}
 	return g.root.leakError(leaked, err)
 }
 
 // untrackedLog is the WARN line of a Pub/Sub opened through an embedded go-redis
 // client.
-func untrackedLog(log *slog.Logger, client string, site tracker.Frame) {
+func untrackedLog(log *slog.Logger, client string, site runtime.Frame) {
 	log.Warn("redisleak: a Pub/Sub was opened through the embedded go-redis client: it is counted under the cap and reported as a socket until its socket closes, but its Subscribe and Close are not tracked; use the library client's own Subscribe",
-		"client", client, "origin", site.String())
+		"client", client, "origin", stack.FrameString(site.Function, site.File, site.Line))
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/redisleak/redisleak/tracker"
+	"github.com/redisleak/redisleak/internal/track"
 )
 
 // hook checks out every command and pipeline for as long as go-redis runs it,
@@ -27,7 +27,7 @@ func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		kind, op := classify(cmd)
 		tok := h.st.scope.Checkout(ctx, kind, op, 0)
 		defer tok.Release()
-		if kind == tracker.KindBlocking {
+		if kind == track.KindBlocking {
 			defer h.st.lim.blocking.add(cmd.Name(), tok)()
 		}
 		wctx, wait := h.st.watchSocketWait(ctx)
@@ -50,7 +50,7 @@ func (h *hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 		if len(cmds) > 0 && cmds[0].Name() == "multi" {
 			op = "multi"
 		}
-		tok := h.st.scope.Checkout(ctx, tracker.KindPipeline, op, 0)
+		tok := h.st.scope.Checkout(ctx, track.KindPipeline, op, 0)
 		defer tok.Release()
 		wctx, wait := h.st.watchSocketWait(ctx)
 		err := next(wctx, cmds)
@@ -89,7 +89,7 @@ const waitsForever = " (no timeout)"
 // classify returns the kind and the op a command is tracked under: a
 // blocking command holds its connection until data arrives or its timeout
 // passes, so it gets its own kind, which records a stack like a Conn.
-func classify(cmd redis.Cmder) (tracker.Kind, string) {
+func classify(cmd redis.Cmder) (track.Kind, string) {
 	name := cmd.Name()
 	args := cmd.Args()
 	var timeout any // the blocking command's timeout argument
@@ -122,11 +122,11 @@ func classify(cmd redis.Cmder) (tracker.Kind, string) {
 	}
 	switch {
 	case timeout == nil:
-		return tracker.KindCommand, name
+		return track.KindCommand, name
 	case isZero(timeout):
-		return tracker.KindBlocking, name + waitsForever
+		return track.KindBlocking, name + waitsForever
 	}
-	return tracker.KindBlocking, name
+	return track.KindBlocking, name
 }
 
 // isZero reports whether a command argument is a zero number, as go-redis

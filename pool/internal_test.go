@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/redisleak/redisleak/internal/testserver"
-	"github.com/redisleak/redisleak/tracker"
+	"github.com/redisleak/redisleak/internal/track"
 )
 
 // listen returns a loopback listener that closes each accepted connection
@@ -95,7 +95,7 @@ func TestSocketWithoutSyscallConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	lim.open[rolePool].Add(1) // as the dialer counts it
-	s := newSocket(a, lim, rolePool, tracker.Token{})
+	s := newSocket(a, lim, rolePool, track.Token{})
 	if _, ok := s.(syscall.Conn); ok {
 		t.Fatal("the wrapper claims syscall.Conn for a connection that has none")
 	}

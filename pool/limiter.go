@@ -12,7 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/semaphore"
 
-	"github.com/redisleak/redisleak/tracker"
+	"github.com/redisleak/redisleak/internal/track"
 )
 
 // role is who holds an open socket.
@@ -84,7 +84,7 @@ type limiter struct {
 	// mark (see pubsubDial): one made on a caller's goroutine is a Pub/Sub
 	// opened through the embedded go-redis client, and untracked returns
 	// the checkout to end when its socket closes.
-	untracked func() (tracker.Token, bool)
+	untracked func() (track.Token, bool)
 
 	// Dials and drains in flight. Close waits for them, so that after it no
 	// slot is held and no goroutine of the library runs.
@@ -330,7 +330,7 @@ func (l *limiter) dialer(inner dialFunc, refuse func(context.Context, error) err
 			return nil, err
 		}
 		r := rolePool
-		var tok tracker.Token
+		var tok track.Token
 		switch {
 		case ctx.Value(pubsubDial{}) != nil:
 			r = rolePubSub

@@ -129,7 +129,8 @@ func WithLogger(l *slog.Logger) Option {
 // a command or pipeline, 5m for a blocking command, off for dedicated
 // connections and Pub/Subs, which live long by design. A command's or
 // pipeline's time counts from when the client first sees it outstanding, at
-// most a second after it began (see tracker.Scope.Checkout).
+// most a second after it began: reading the clock for every command would
+// cost more than the rest of tracking it.
 func WithHeldTooLong(kind tracker.Kind, d time.Duration) Option {
 	return func(c *config) {
 		if _, err := tracker.ParseKind(kind.String()); err != nil {

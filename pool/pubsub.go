@@ -11,7 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/redisleak/redisleak/tracker"
+	"github.com/redisleak/redisleak/internal/track"
 )
 
 // Subscribe subscribes to channels like redis.Client.Subscribe and tracks the
@@ -50,18 +50,18 @@ type pubsub struct {
 	// place and checkout on that node (see state.placePubSub).
 	st     *state
 	op     string
-	origin tracker.Origin  // where the PubSub was created
+	origin track.Origin    // where the PubSub was created
 	exit   <-chan struct{} // closed by PubSub.Close
 
 	mu       sync.Mutex
-	tok      tracker.Token  // made at the first socket: a PubSub without one holds nothing
-	tokScope *tracker.Scope // the scope of tok: the node's, for a cluster PubSub
-	node     *state         // for a cluster PubSub, the node of its last socket
-	placeSt  *state         // the client whose cap holds the PubSub's place
-	onShare  bool           // holds a place of the Pub/Sub share (under a cap)
-	hold     *redis.Conn    // or the pool turn reserved for its socket (under a cap)
-	refused  error          // the refusal of the last dial, returned once by the next
-	done     bool           // the PubSub or the client was closed
+	tok      track.Token  // made at the first socket: a PubSub without one holds nothing
+	tokScope *track.Scope // the scope of tok: the node's, for a cluster PubSub
+	node     *state       // for a cluster PubSub, the node of its last socket
+	placeSt  *state       // the client whose cap holds the PubSub's place
+	onShare  bool         // holds a place of the Pub/Sub share (under a cap)
+	hold     *redis.Conn  // or the pool turn reserved for its socket (under a cap)
+	refused  error        // the refusal of the last dial, returned once by the next
+	done     bool         // the PubSub or the client was closed
 }
 
 // openPubSub opens a PubSub with newPS (go-redis's Subscribe of the client,
@@ -186,10 +186,10 @@ func (p *pubsub) connected(s *socket) {
 		default:
 			p.tok.Release()
 		}
-		p.tok = tracker.Token{}
+		p.tok = track.Token{}
 	}
 	if !p.tok.Valid() {
-		p.tok = scope.CheckoutAt(tracker.KindPubSub, p.op, p.origin, p.exit)
+		p.tok = scope.CheckoutAt(track.KindPubSub, p.op, p.origin, p.exit)
 		p.tokScope = scope
 	}
 	p.tok.SetConnName(connNameOf(s))

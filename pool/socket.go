@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redisleak/redisleak/tracker"
+	"github.com/redisleak/redisleak/internal/track"
 )
 
 // DefaultDrainTimeout is how long, unless [WithDrainTimeout] says otherwise,
@@ -42,7 +42,7 @@ type sockState struct {
 	done   atomic.Bool // closed, readable without the lock
 	// tok is the checkout of a Pub/Sub opened through the embedded go-redis
 	// client, which only the socket's close ends; zero otherwise.
-	tok tracker.Token
+	tok track.Token
 }
 
 // socketIDs gives out socket ids. It counts for the whole process rather than
@@ -70,7 +70,7 @@ type backstop struct {
 	state *sockState
 }
 
-func newSocket(inner net.Conn, lim *limiter, r role, tok tracker.Token) net.Conn {
+func newSocket(inner net.Conn, lim *limiter, r role, tok track.Token) net.Conn {
 	s := &socket{Conn: inner, lim: lim, id: socketIDs.Add(1), state: &sockState{role: r, tok: tok}}
 	s.cleanup = runtime.AddCleanup(s, func(b backstop) {
 		_ = b.conn.Close()

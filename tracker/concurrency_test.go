@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/redisleak/redisleak/internal/track"
 )
 
 const (
@@ -51,7 +53,7 @@ func checkStats(t *testing.T, st, prev Stats) bool {
 
 // observe calls Report, Stats and Scope.Outstanding until stop is closed,
 // checking each result. It calls ready once it has made one observation.
-func observe(t *testing.T, tr *Tracker, scopes []*Scope, ready func(), stop <-chan struct{}) {
+func observe(t *testing.T, tr *Tracker, scopes []*track.Scope, ready func(), stop <-chan struct{}) {
 	var prev Stats
 	for n := 0; ; n++ {
 		if n == 1 {
@@ -73,7 +75,7 @@ func observe(t *testing.T, tr *Tracker, scopes []*Scope, ready func(), stop <-ch
 				t.Errorf("bad group %+v", g)
 				return
 			}
-			if !g.Kind.shortLived() && g.Site.Line == 0 {
+			if !track.Kind(g.Kind).ShortLived() && g.Site.Line == 0 {
 				t.Errorf("long-lived group without a site: %+v", g)
 				return
 			}
@@ -83,30 +85,36 @@ func observe(t *testing.T, tr *Tracker, scopes []*Scope, ready func(), stop <-ch
 			t.Errorf("scope %s has %d outstanding", s.Name(), o)
 			return
 		}
-		if r := s.Report(); len(r.Groups) > 0 && (len(r.Groups[0].Scopes) != 1 || r.Groups[0].Scopes[0] != s.Name()) {
+		if r := scopeReport(s); len(r.Groups) > 0 && (len(r.Groups[0].Scopes) != 1 || r.Groups[0].Scopes[0] != s.Name()) {
 			t.Errorf("scope report has scopes %q", r.Groups[0].Scopes)
 			return
 		}
 	}
 }
 
+// heldToken is a token a worker holds, with the kind of its checkout.
+type heldToken struct {
+	track.Token
+	kind Kind
+}
+
 // work makes iters checkouts: short-lived kinds are released at once,
 // long-lived ones are held for a while (at most maxHeld at a time). It
 // returns the tokens it still holds after releasing all but keep of them.
-func work(t *testing.T, tr *Tracker, s *Scope, seed uint64, iters, keep int) []Token {
+func work(t *testing.T, tr *Tracker, s *track.Scope, seed uint64, iters, keep int) []heldToken {
 	rng := rand.New(rand.NewPCG(seed, 42))
 	ctx := WithLabel(context.Background(), s.Name())
-	var held []Token
+	var held []heldToken
 	for i := 0; i < iters; i++ {
 		k := allKinds[rng.IntN(len(allKinds))]
-		tok := s.Checkout(ctx, k, "op", 0)
-		if k.shortLived() {
+		tok := s.Checkout(ctx, track.Kind(k), "op", 0)
+		if track.Kind(k).ShortLived() {
 			if !tok.Release() {
 				t.Errorf("Release of a %v = false", k)
 				return held
 			}
 		} else {
-			held = append(held, tok)
+			held = append(held, heldToken{tok, k})
 			if len(held) > maxHeld || rng.IntN(3) == 0 {
 				j := rng.IntN(len(held))
 				if !held[j].Release() {
@@ -136,14 +144,14 @@ func work(t *testing.T, tr *Tracker, s *Scope, seed uint64, iters, keep int) []T
 	return held
 }
 
-func runWorkers(t *testing.T, keep int) (*Tracker, [][]Token) {
+func runWorkers(t *testing.T, keep int) (*Tracker, [][]heldToken) {
 	tr := newTestTracker(CaptureLongLived)
-	scopes := make([]*Scope, workers)
+	scopes := make([]*track.Scope, workers)
 	for i := range scopes {
-		scopes[i] = tr.NewScope("worker")
+		scopes[i] = newScope(tr, "worker")
 	}
 	iters := iterations()
-	held := make([][]Token, workers)
+	held := make([][]heldToken, workers)
 	// Two observers run all along: the workers start once both have made
 	// an observation, and stop them once all are done.
 	stop := make(chan struct{})
@@ -197,12 +205,12 @@ func TestConcurrentCheckoutKeep(t *testing.T) {
 			t.Fatalf("a worker kept %d tokens, want %d", len(toks), keep)
 		}
 		for _, tok := range toks {
-			want[tok.r.kind]++
+			want[tok.kind]++
 		}
 	}
 	got := map[Kind]int{}
 	for _, g := range r.Groups {
-		if g.Kind.shortLived() {
+		if track.Kind(g.Kind).ShortLived() {
 			t.Fatalf("a short-lived %v is outstanding", g.Kind)
 		}
 		got[g.Kind] += g.Count

@@ -5,11 +5,13 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/redisleak/redisleak/internal/track"
 )
 
 func TestDump(t *testing.T) {
 	tr := newTestTracker(CaptureLongLived)
-	tok := tr.NewScope("dump").Checkout(context.Background(), KindPubSub, "subscribe", 0)
+	tok := newScope(tr, "dump").Checkout(context.Background(), track.KindPubSub, "subscribe", 0)
 	defer tok.Release()
 	var b bytes.Buffer
 	Dump(&b)

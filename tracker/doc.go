@@ -9,11 +9,8 @@
 // What callers use: a [Tracker] ([New], [Default], [All]) given to clients
 // with pool.WithTracker, its [Tracker.Report], [Tracker.Stats] and
 // [Tracker.Checkouts], the [Report] and its [Group]s, [Handler], [Dump],
-// [WithLabel] and the options. The rest — [Scope] and its checkouts
-// ([Token], [Origin], [WatchConfig], [Tracker.NewScope]) — is
-// the integration API through which the library's clients feed trackers. It
-// is not covered by the module's compatibility promise: a later release moves
-// it under internal/, so code outside this module should not build on it.
+// [WithLabel] and the options. The library's clients feed trackers through
+// an internal package, which holds the registry itself.
 //
 // Cost model. A checkout takes a pooled record and links it into one of many
 // shards, so the common path takes no allocation and no global lock. Stacks

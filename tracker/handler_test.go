@@ -6,11 +6,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/redisleak/redisleak/internal/track"
 )
 
 func TestHandler(t *testing.T) {
 	tr := newTestTracker(CaptureLongLived)
-	tok := tr.NewScope("127.0.0.1:6379").Checkout(context.Background(), KindConn, "", 0)
+	tok := newScope(tr, "127.0.0.1:6379").Checkout(context.Background(), track.KindConn, "", 0)
 	defer tok.Release()
 	h := Handler(tr)
 

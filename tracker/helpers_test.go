@@ -1,43 +1,10 @@
 package tracker
 
 import (
-	"runtime"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/redisleak/redisleak/internal/track"
 )
-
-// thisLine returns the line of its caller, so a test can put it next to a
-// call on the same line: tok, line := s.Checkout(...), thisLine().
-func thisLine() int {
-	_, _, line, ok := runtime.Caller(1)
-	if !ok {
-		panic("runtime.Caller failed")
-	}
-	return line
-}
-
-// fakeClock is a settable clock for withClock, safe for concurrent use.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // newTestTracker returns a tracker with an explicit capture, so that the
 // tests do not depend on REDISLEAK or the redisleakdebug build tag.
@@ -51,3 +18,10 @@ func wantStats(t *testing.T, tr *Tracker, want Stats) {
 		t.Fatalf("Stats() = %+v, want %+v", got, want)
 	}
 }
+
+// newScope returns a scope of tr's engine, as a client makes one: the tests
+// make their checkouts through it.
+func newScope(tr *Tracker, name string) *track.Scope { return tr.e.NewScope(name) }
+
+// scopeReport is the report of s's checkouts, as a client's Report makes it.
+func scopeReport(s *track.Scope) Report { return report(s.Engine(), s.Checkouts(nil)) }

@@ -1,6 +1,6 @@
 package tracker
 
-import "fmt"
+import "github.com/redisleak/redisleak/internal/track"
 
 // Kind says what a checkout holds.
 type Kind uint8
@@ -8,42 +8,25 @@ type Kind uint8
 // The kinds of checkout. The zero Kind is invalid, so a forgotten kind is
 // visible in reports rather than passing as a command.
 const (
-	KindCommand  Kind = iota + 1 // one command holding a pooled connection
-	KindBlocking                 // a blocking command (BLPOP, XREAD BLOCK, ...) holding a pooled connection
-	KindPipeline                 // a pipeline or transaction holding a pooled connection
-	KindConn                     // a dedicated connection, held until its Close
-	KindPubSub                   // a Pub/Sub, held until its Close
-	KindClient                   // a client, reported once dropped without Close
-	KindSocket                   // a raw socket, held until it is closed
-	kindCount
+	KindCommand  = Kind(track.KindCommand)  // one command holding a pooled connection
+	KindBlocking = Kind(track.KindBlocking) // a blocking command (BLPOP, XREAD BLOCK, ...) holding a pooled connection
+	KindPipeline = Kind(track.KindPipeline) // a pipeline or transaction holding a pooled connection
+	KindConn     = Kind(track.KindConn)     // a dedicated connection, held until its Close
+	KindPubSub   = Kind(track.KindPubSub)   // a Pub/Sub, held until its Close
+	KindClient   = Kind(track.KindClient)   // a client, reported once dropped without Close
+	KindSocket   = Kind(track.KindSocket)   // a raw socket, held until it is closed
 )
 
-var kindNames = [kindCount]string{
-	KindCommand:  "command",
-	KindBlocking: "blocking",
-	KindPipeline: "pipeline",
-	KindConn:     "conn",
-	KindPubSub:   "pubsub",
-	KindClient:   "client",
-	KindSocket:   "socket",
-}
+// kindCount is one past the last kind.
+const kindCount = Kind(track.NumKinds)
 
 // String returns the kind's name as used in reports: "command", "conn", ...
-func (k Kind) String() string {
-	if k > 0 && k < kindCount {
-		return kindNames[k]
-	}
-	return fmt.Sprintf("kind(%d)", uint8(k))
-}
+func (k Kind) String() string { return track.Kind(k).String() }
 
 // ParseKind is the inverse of [Kind.String].
 func ParseKind(s string) (Kind, error) {
-	for k := KindCommand; k < kindCount; k++ {
-		if kindNames[k] == s {
-			return k, nil
-		}
-	}
-	return 0, fmt.Errorf("tracker: unknown kind %q (want one of command, blocking, pipeline, conn, pubsub, client, socket)", s)
+	k, err := track.ParseKind(s)
+	return Kind(k), err
 }
 
 // MarshalText renders the kind by name, so JSON reports read "conn", not 4.
@@ -59,6 +42,17 @@ func (k *Kind) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// shortLived reports whether checkouts of kind k normally last one round trip.
-// Those skip the stack capture unless everything is captured.
-func (k Kind) shortLived() bool { return k == KindCommand || k == KindPipeline }
+// ProfileName prefixes the names of the runtime/pprof profiles of outstanding
+// long-lived checkouts, one per kind ([ProfileNameOf]): dedicated connections
+// ("redisleak.checkouts.conn"), Pub/Subs (".pubsub"), blocking commands
+// (".blocking") and untracked sockets (".socket"). `go tool pprof` groups each
+// by call site, the caller's own function as the leaf: with net/http/pprof
+// mounted, `go tool pprof http://host/debug/pprof/redisleak.checkouts.conn`.
+// Commands and pipelines stay out, even under CaptureAll, to keep the
+// profile's lock and allocations off their path.
+const ProfileName = track.ProfileName
+
+// ProfileNameOf returns the name of the pprof profile of kind's outstanding
+// checkouts: ProfileName, a dot, and the kind's name. Only the long-lived
+// kinds (conn, pubsub, blocking, socket) have one.
+func ProfileNameOf(k Kind) string { return track.ProfileNameOf(track.Kind(k)) }

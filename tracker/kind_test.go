@@ -79,12 +79,3 @@ func TestKindJSON(t *testing.T) {
 		t.Fatal("Unmarshal of a number succeeded; kinds are names")
 	}
 }
-
-func TestKindShortLived(t *testing.T) {
-	for k := KindCommand; k < kindCount; k++ {
-		want := k == KindCommand || k == KindPipeline
-		if got := k.shortLived(); got != want {
-			t.Errorf("%v.shortLived() = %v, want %v", k, got, want)
-		}
-	}
-}

@@ -36,20 +36,11 @@ type Option func(*config)
 
 type config struct {
 	capture Capture
-	now     func() time.Time
-	// since returns the time elapsed since clockBase. The default reads only
-	// the monotonic clock, half the cost of time.Now on a checkout's path.
-	since func() time.Duration
+	now     func() time.Time // nil: time.Now, read by the engine's cheaper monotonic clock
 }
 
-// clockBase anchors checkout start times: a record stores its start as the
-// monotonic time elapsed since clockBase, and reports add it back.
-var clockBase = time.Now()
-
-func sinceBase() time.Duration { return time.Since(clockBase) }
-
 func defaultConfig() config {
-	return config{capture: captureFromEnv(), now: time.Now, since: sinceBase}
+	return config{capture: captureFromEnv()}
 }
 
 // WithCapture sets which checkouts record a stack; see [Capture].
@@ -59,10 +50,19 @@ func WithCapture(c Capture) Option {
 
 // withClock replaces time.Now, for tests of ages.
 func withClock(now func() time.Time) Option {
-	return func(cfg *config) {
-		cfg.now = now
-		cfg.since = func() time.Duration { return now().Sub(clockBase) }
-	}
+	return func(cfg *config) { cfg.now = now }
+}
+
+// HeldTooLong sets, per kind, how long a checkout may be held before it is
+// reported; a zero or negative duration turns the check off for that kind.
+// Dedicated connections and Pub/Subs live long by design, so
+// [DefaultHeldTooLong] leaves them off.
+type HeldTooLong map[Kind]time.Duration
+
+// DefaultHeldTooLong is the thresholds a client watches unless told
+// otherwise: a command or pipeline held for 10s, a blocking command for 5m.
+func DefaultHeldTooLong() HeldTooLong {
+	return HeldTooLong{KindCommand: 10 * time.Second, KindPipeline: 10 * time.Second, KindBlocking: 5 * time.Minute}
 }
 
 // envDebug is read once, at start, so a service cannot change behaviour

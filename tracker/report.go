@@ -4,12 +4,12 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/redisleak/redisleak/internal/stack"
+	"github.com/redisleak/redisleak/internal/track"
 )
 
 // Report is the set of outstanding checkouts, grouped by call site. It is
@@ -33,15 +33,14 @@ type Group struct {
 	Count   int     `json:"count"`
 	Dropped int     `json:"dropped,omitempty"` // of Count, how many holders were garbage-collected unreleased
 	// Notes counts the checkouts of the group by the note their holder set
-	// on them (see [Token.SetNote]), such as "connection closed by the
-	// server".
+	// on them, such as "connection closed by the server".
 	Notes  map[string]int `json:"notes,omitempty"`
 	Oldest time.Duration  `json:"oldest_ns"`        // age of the oldest checkout
 	Scopes []string       `json:"scopes,omitempty"` // names of the scopes (clients) holding them
 	Labels []string       `json:"labels,omitempty"` // distinct labels, at most maxLabels
 	// ConnNames are the connections the group's checkouts hold, as the
-	// server names them (see [Token.SetConnName]), sorted; every one of
-	// them, since an operator looks a server-side name up here.
+	// server names them, sorted; every one of them, since an operator looks
+	// a server-side name up here.
 	ConnNames []string `json:"conn_names,omitempty"`
 }
 
@@ -53,16 +52,11 @@ type Frame struct {
 }
 
 // String renders "function (dir/file.go:line)".
-func (f Frame) String() string {
-	return fmt.Sprintf("%s (%s)", f.Function, f.ShortPos())
-}
+func (f Frame) String() string { return stack.FrameString(f.Function, f.File, f.Line) }
 
 // ShortPos renders the position as "dir/file.go:line": enough to find the
 // line, short enough to read in a log.
-func (f Frame) ShortPos() string {
-	dir, file := filepath.Split(f.File)
-	return fmt.Sprintf("%s:%d", filepath.Join(filepath.Base(dir), file), f.Line)
-}
+func (f Frame) ShortPos() string { return stack.ShortPos(f.File, f.Line) }
 
 const maxLabels = 5
 
@@ -159,12 +153,13 @@ type Checkout struct {
 	Op    string
 	Label string
 	Scope string // name of the scope (client) that made it
-	// ConnName is the connection the checkout holds, as the server names it;
-	// empty when not known (see [Token.SetConnName]).
+	// ConnName is the connection the checkout holds, as the server names it
+	// (the name the client gave the socket, or its address); empty when not
+	// known.
 	ConnName string
 	Start    time.Time
-	Dropped  bool
-	Note     string // what its holder said of it; see [Token.SetNote]
+	Dropped  bool   // its holder was garbage-collected without being released: a definite leak
+	Note     string // what its holder said of it, such as "connection closed by the server"
 	// Stack is the caller's stack, library and runtime frames trimmed, the
 	// caller's own frame first; nil when no stack was captured.
 	Stack []Frame
@@ -173,97 +168,45 @@ type Checkout struct {
 // CheckoutID identifies one checkout among all those of a process, including
 // a later checkout that reuses the same record. IDs are comparable.
 type CheckoutID struct {
-	r   *record
-	gen uint64
-}
-
-// pcStack is a captured stack by value: comparable, so it can key a map.
-type pcStack struct {
-	n    int
-	drop int // see record.drop
-	pcs  [maxDepth]uintptr
+	id track.ID
 }
 
 // Report returns every outstanding checkout of the tracker.
-func (t *Tracker) Report() Report { return t.report(nil) }
-
-// Report returns the outstanding checkouts of this scope only.
-func (s *Scope) Report() Report { return s.t.report(s) }
-
-// ReportWhere returns the outstanding checkouts of this scope for which keep
-// returns true. keep sees each checkout before its stack is symbolized (its
-// Stack is nil), so a narrow filter costs little.
-func (s *Scope) ReportWhere(keep func(Checkout) bool) Report {
-	return GroupCheckouts(s.t.cfg.now(), s.t.checkouts(s, keep))
-}
-
-// report takes the time after the checkouts, so no age comes out negative.
-func (t *Tracker) report(only *Scope) Report {
-	cs := t.checkouts(only, nil)
-	return GroupCheckouts(t.cfg.now(), cs)
-}
+func (t *Tracker) Report() Report { return report(t.e, t.e.Checkouts(nil)) }
 
 // Checkouts returns every outstanding checkout of the tracker, one by one.
-func (t *Tracker) Checkouts() []Checkout { return t.checkouts(nil, nil) }
+func (t *Tracker) Checkouts() []Checkout { return checkouts(t.e.Checkouts(nil)) }
 
-// checkouts copies the live records (of one scope, unless only is nil, and
-// those keep accepts, unless keep is nil) under their shard locks, then
-// symbolizes their stacks outside the locks, each distinct stack once: a leak
-// in a loop repeats one stack.
-func (t *Tracker) checkouts(only *Scope, keep func(Checkout) bool) []Checkout {
-	var copies []pending
-	t.each(func(r *record) {
-		if only == nil || only.includes(r.scope) {
-			if p := r.copy(); keep == nil || keep(p.Checkout) {
-				copies = append(copies, p)
-			}
-		}
-	})
-	out := make([]Checkout, len(copies))
-	symbolized := make(map[pcStack][]Frame)
-	for i, p := range copies {
-		frames, ok := symbolized[p.stack]
+// report groups cs, checkouts of e, into a report. It takes the time after
+// the checkouts, so no age comes out negative.
+func report(e *track.Engine, cs []track.Checkout) Report {
+	out := checkouts(cs)
+	return GroupCheckouts(e.Now(), out)
+}
+
+// checkouts symbolizes the stacks of raw checkouts, each distinct stack
+// once: a leak in a loop repeats one stack.
+func checkouts(raw []track.Checkout) []Checkout {
+	out := make([]Checkout, len(raw))
+	symbolized := make(map[track.Stack][]Frame)
+	for i := range raw {
+		c := &raw[i]
+		frames, ok := symbolized[c.Stack]
 		if !ok {
-			frames = p.stack.frames()
-			symbolized[p.stack] = frames
+			frames = framesOf(c.Stack)
+			symbolized[c.Stack] = frames
 		}
-		out[i] = p.Checkout
-		out[i].Stack = frames
+		out[i] = Checkout{
+			ID: CheckoutID{c.ID}, Kind: Kind(c.Kind), Op: c.Op, Label: c.Label, Scope: c.Scope,
+			ConnName: c.ConnName, Start: c.Start, Dropped: c.Dropped, Note: c.Note, Stack: frames,
+		}
 	}
 	return out
 }
 
-// pending is a checkout copied under its shard's lock, its stack still to be
-// symbolized once the lock is dropped.
-type pending struct {
-	Checkout
-	stack pcStack
-}
-
-// copy copies r; the caller holds r's shard lock.
-func (r *record) copy() pending {
-	p := pending{Checkout: Checkout{
-		ID: CheckoutID{r: r, gen: r.gen}, Kind: r.kind, Op: r.op, Label: r.label,
-		Scope: r.scope.name, ConnName: r.connName, Start: clockBase.Add(r.stamp()), Dropped: r.dropped,
-		Note: r.note,
-	}}
-	// Copy only the captured frames: what lies past npc is left over from
-	// the record's earlier uses and would split equal stacks.
-	p.stack.n, p.stack.drop = r.npc, r.drop
-	copy(p.stack.pcs[:], r.pcs[:r.npc])
-	return p
-}
-
-// resolve returns the checkout with its stack symbolized.
-func (p pending) resolve() Checkout {
-	c := p.Checkout
-	c.Stack = p.stack.frames()
-	return c
-}
-
-func (st pcStack) frames() []Frame {
+func framesOf(st track.Stack) []Frame {
 	var out []Frame
-	for _, rf := range stack.Frames(st.pcs[:st.n], st.drop) {
+	for _, rf := range st.Frames() {
 		out = append(out, Frame{Function: rf.Function, File: rf.File, Line: rf.Line})
 	}
 	return out

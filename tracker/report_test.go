@@ -9,34 +9,37 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redisleak/redisleak/internal/track"
+	"github.com/redisleak/redisleak/internal/track/tracktest"
 )
 
 // The helpers below each make their checkout on one line and report that
 // line, so a test can tell exactly which frame a report blames.
 
-func checkoutConn(s *Scope) (Token, int) {
-	tok, line := s.Checkout(context.Background(), KindConn, "", 0), thisLine()
+func checkoutConn(s *track.Scope) (track.Token, int) {
+	tok, line := s.Checkout(context.Background(), track.KindConn, "", 0), tracktest.Line()
 	return tok, line
 }
 
-func checkoutPubSub(s *Scope) (Token, int) {
-	tok, line := s.Checkout(context.Background(), KindPubSub, "", 0), thisLine()
+func checkoutPubSub(s *track.Scope) (track.Token, int) {
+	tok, line := s.Checkout(context.Background(), track.KindPubSub, "", 0), tracktest.Line()
 	return tok, line
 }
 
-func checkoutGet(s *Scope) (Token, int) {
-	tok, line := s.Checkout(context.Background(), KindCommand, "GET", 0), thisLine()
+func checkoutGet(s *track.Scope) (track.Token, int) {
+	tok, line := s.Checkout(context.Background(), track.KindCommand, "GET", 0), tracktest.Line()
 	return tok, line
 }
 
 // checkoutVia makes a checkout one frame further down, blaming its caller.
-func checkoutVia(s *Scope, kind Kind) Token {
+func checkoutVia(s *track.Scope, kind track.Kind) track.Token {
 	return s.Checkout(context.Background(), kind, "", 1)
 }
 
 func TestReportGroupsByCallSite(t *testing.T) {
 	tr := newTestTracker(CaptureLongLived)
-	s := tr.NewScope("127.0.0.1:6379")
+	s := newScope(tr, "127.0.0.1:6379")
 	var connLine, pubsubLine int
 	for i := 0; i < 3; i++ {
 		_, connLine = checkoutConn(s)
@@ -85,8 +88,8 @@ func TestReportGroupsByCallSite(t *testing.T) {
 			if strings.HasPrefix(f.Function, "runtime.") {
 				t.Errorf("%v Stack keeps a runtime frame: %+v", c.g.Kind, f)
 			}
-			if strings.HasSuffix(f.File, "/tracker/tracker.go") {
-				t.Errorf("%v Stack keeps a tracker frame: %+v", c.g.Kind, f)
+			if strings.Contains(f.File, "/internal/track/") {
+				t.Errorf("%v Stack keeps a frame of the engine: %+v", c.g.Kind, f)
 			}
 		}
 	}
@@ -94,8 +97,8 @@ func TestReportGroupsByCallSite(t *testing.T) {
 
 func TestCheckoutSkip(t *testing.T) {
 	tr := newTestTracker(CaptureLongLived)
-	s := tr.NewScope("s")
-	_, line := checkoutVia(s, KindConn), thisLine()
+	s := newScope(tr, "s")
+	_, line := checkoutVia(s, track.KindConn), tracktest.Line()
 	g := tr.Report().Groups[0]
 	if !strings.HasSuffix(g.Site.Function, ".TestCheckoutSkip") || g.Site.Line != line {
 		t.Fatalf("with skip 1, Site = %+v, want TestCheckoutSkip line %d", g.Site, line)
@@ -104,10 +107,10 @@ func TestCheckoutSkip(t *testing.T) {
 
 func TestCommandsWithoutCapture(t *testing.T) {
 	tr := newTestTracker(CaptureLongLived)
-	s := tr.NewScope("s")
+	s := newScope(tr, "s")
 	checkoutGet(s)
 	checkoutGet(s)
-	s.Checkout(context.Background(), KindPipeline, "pipeline", 0)
+	s.Checkout(context.Background(), track.KindPipeline, "pipeline", 0)
 	r := tr.Report()
 	if len(r.Groups) != 2 {
 		t.Fatalf("want 2 groups:\n%s", r)
@@ -131,7 +134,7 @@ func TestCommandsWithoutCapture(t *testing.T) {
 	}
 
 	// CheckoutStack captures anyway.
-	_, line := s.CheckoutStack(context.Background(), KindCommand, "SET", 0), thisLine()
+	_, line := s.CheckoutStack(context.Background(), track.KindCommand, "SET", 0), tracktest.Line()
 	r = tr.Report().Filter(func(g Group) bool { return g.Op == "SET" })
 	if len(r.Groups) != 1 || r.Groups[0].Site.Line != line {
 		t.Fatalf("CheckoutStack report, want site line %d:\n%s", line, r)
@@ -140,7 +143,7 @@ func TestCommandsWithoutCapture(t *testing.T) {
 
 func TestCommandsWithCaptureAll(t *testing.T) {
 	tr := newTestTracker(CaptureAll)
-	s := tr.NewScope("s")
+	s := newScope(tr, "s")
 	_, line := checkoutGet(s)
 	r := tr.Report()
 	if len(r.Groups) != 1 {
@@ -163,17 +166,17 @@ func TestDefaultCaptureSkipsCommands(t *testing.T) {
 		t.Skip("REDISLEAK=debug or the redisleakdebug tag selects CaptureAll")
 	}
 	tr := New()
-	checkoutGet(tr.NewScope("s"))
+	checkoutGet(newScope(tr, "s"))
 	if g := tr.Report().Groups[0]; g.Stack != nil {
 		t.Fatalf("default capture recorded a stack for a command: %+v", g.Stack)
 	}
 }
 
 func TestReportAges(t *testing.T) {
-	clk := newFakeClock()
+	clk := tracktest.NewClock()
 	t0 := clk.Now()
 	tr := newTestTracker(CaptureLongLived, withClock(clk.Now))
-	s := tr.NewScope("s")
+	s := newScope(tr, "s")
 	checkoutConn(s) // t0
 	clk.Advance(2 * time.Second)
 	checkoutConn(s)   // t0+2s
@@ -181,7 +184,7 @@ func TestReportAges(t *testing.T) {
 	clk.Advance(1 * time.Second)
 	checkoutPubSub(s) // t0+3s
 	clk.Advance(3 * time.Second)
-	_, line := checkoutVia(s, KindSocket), thisLine() // t0+6s
+	_, line := checkoutVia(s, track.KindSocket), tracktest.Line() // t0+6s
 
 	clk.Advance(1500 * time.Millisecond)
 	r := tr.Report()
@@ -221,9 +224,9 @@ func TestReportOrderOnEqualCounts(t *testing.T) {
 	// Groups of equal counts come oldest first, whatever the order in
 	// which they were made (and so whatever shard they landed in).
 	for _, olderFirst := range []bool{true, false} {
-		clk := newFakeClock()
+		clk := tracktest.NewClock()
 		tr := newTestTracker(CaptureLongLived, withClock(clk.Now))
-		s := tr.NewScope("s")
+		s := newScope(tr, "s")
 		step := time.Second
 		if !olderFirst {
 			step = -step
@@ -251,16 +254,16 @@ func TestReportOrderOnEqualCounts(t *testing.T) {
 }
 
 func TestReportJSON(t *testing.T) {
-	clk := newFakeClock()
+	clk := tracktest.NewClock()
 	tr := newTestTracker(CaptureLongLived, withClock(clk.Now))
-	s := tr.NewScope("127.0.0.1:6379")
+	s := newScope(tr, "127.0.0.1:6379")
 	for i := 0; i < 3; i++ {
 		checkoutConn(s)
 	}
 	tok, _ := checkoutPubSub(s)
 	tok.MarkDropped()
 	checkoutGet(s)
-	s.Checkout(WithLabel(context.Background(), "req-9"), KindBlocking, "BLPOP", 0)
+	s.Checkout(WithLabel(context.Background(), "req-9"), track.KindBlocking, "BLPOP", 0)
 	clk.Advance(5 * time.Second)
 	r := tr.Report()
 
@@ -305,7 +308,7 @@ func TestReportString(t *testing.T) {
 	if got := tr.Report().String(); got != "redisleak: no outstanding checkouts" {
 		t.Fatalf("empty String() = %q", got)
 	}
-	s := tr.NewScope("127.0.0.1:6379")
+	s := newScope(tr, "127.0.0.1:6379")
 	var line int
 	for i := 0; i < 3; i++ {
 		_, line = checkoutConn(s)
@@ -332,7 +335,7 @@ func TestReportString(t *testing.T) {
 
 func TestReportFilter(t *testing.T) {
 	tr := newTestTracker(CaptureLongLived)
-	s := tr.NewScope("s")
+	s := newScope(tr, "s")
 	for i := 0; i < 3; i++ {
 		checkoutConn(s)
 	}
@@ -359,6 +362,43 @@ func TestReportFilter(t *testing.T) {
 	}
 }
 
+// A dropped holder is a definite leak in the report; a client dropped
+// without Close is reported from the line that made it, its age counted from
+// there.
+func TestReportDropped(t *testing.T) {
+	clk := tracktest.NewClock()
+	tr := newTestTracker(CaptureLongLived, withClock(clk.Now))
+	s := newScope(tr, "10.0.0.1:6379")
+	tok, connLine := checkoutConn(s)
+	tok.MarkDropped()
+	o, line := s.Origin(WithLabel(context.Background(), "req-7"), 0), tracktest.Line()
+	clk.Advance(90 * time.Second)
+	s.Dropped(track.KindClient, o)
+
+	r := scopeReport(s)
+	if len(r.Groups) != 2 {
+		t.Fatalf("report has %d groups, want 2:\n%s", len(r.Groups), r)
+	}
+	for _, g := range r.Groups {
+		want := Group{Kind: KindConn, Count: 1, Dropped: 1, Oldest: 90 * time.Second, Scopes: []string{"10.0.0.1:6379"}}
+		wantLine, fn := connLine, ".checkoutConn"
+		if g.Kind == KindClient {
+			want.Kind, want.Labels = KindClient, []string{"req-7"}
+			wantLine, fn = line, ".TestReportDropped"
+		}
+		if g.Kind != want.Kind || g.Count != 1 || g.Dropped != 1 || g.Op != "" || g.Oldest != want.Oldest ||
+			!slices.Equal(g.Scopes, want.Scopes) || !slices.Equal(g.Labels, want.Labels) {
+			t.Errorf("group = %+v, want %+v", g, want)
+		}
+		if g.Site.Line != wantLine || !strings.HasSuffix(g.Site.File, "report_test.go") || !strings.HasSuffix(g.Site.Function, fn) {
+			t.Errorf("%v Site = %+v, want %s at report_test.go:%d", g.Kind, g.Site, fn, wantLine)
+		}
+	}
+	if strings.Count(r.String(), "1 garbage-collected without Close (definite leak)") != 2 {
+		t.Fatalf("String() does not mention the dropped checkouts:\n%s", r)
+	}
+}
+
 func TestFrameString(t *testing.T) {
 	f := Frame{Function: "main.handle", File: "/src/app/handler.go", Line: 42}
 	if got := f.String(); got != "main.handle (app/handler.go:42)" {
@@ -371,8 +411,8 @@ func TestFrameString(t *testing.T) {
 
 func TestReleasedCheckoutsLeaveTheReport(t *testing.T) {
 	tr := newTestTracker(CaptureLongLived)
-	s := tr.NewScope("s")
-	var toks []Token
+	s := newScope(tr, "s")
+	var toks []track.Token
 	for i := 0; i < 3; i++ {
 		tok, _ := checkoutConn(s)
 		toks = append(toks, tok)
@@ -390,11 +430,11 @@ func TestReleasedCheckoutsLeaveTheReport(t *testing.T) {
 
 func TestConnNames(t *testing.T) {
 	tr := newTestTracker(CaptureLongLived)
-	s := tr.NewScope("c")
-	var toks []Token
+	s := newScope(tr, "c")
+	var toks []track.Token
 	for i := range 12 {
-		tok := s.Checkout(context.Background(), KindConn, "", 0) // one call site
-		if i != 3 {                                              // one checkout whose connection is not known
+		tok := s.Checkout(context.Background(), track.KindConn, "", 0) // one call site
+		if i != 3 {                                                    // one checkout whose connection is not known
 			if !tok.SetConnName(fmt.Sprintf("app.p7.s%d", 12-i)) {
 				t.Fatal("SetConnName on a live checkout returned false")
 			}
@@ -402,7 +442,7 @@ func TestConnNames(t *testing.T) {
 		toks = append(toks, tok)
 	}
 	toks[0].SetConnName("app.p7.s100") // a reconnect moves the holder
-	r := s.Report()
+	r := scopeReport(s)
 	if len(r.Groups) != 1 {
 		t.Fatalf("want one group, got %d:\n%s", len(r.Groups), r)
 	}
@@ -429,11 +469,11 @@ func TestConnNames(t *testing.T) {
 	if toks[1].SetConnName("late") {
 		t.Error("SetConnName on a released checkout returned true")
 	}
-	if (Token{}).SetConnName("x") {
-		t.Error("SetConnName on the zero Token returned true")
+	if (track.Token{}).SetConnName("x") {
+		t.Error("SetConnName on the zero track.Token returned true")
 	}
 	// A reused record starts without a name.
-	tok := s.Checkout(context.Background(), KindConn, "", 0)
+	tok := s.Checkout(context.Background(), track.KindConn, "", 0)
 	defer tok.Release()
 	for _, c := range tr.Checkouts() {
 		if c.ConnName != "" {
@@ -444,10 +484,10 @@ func TestConnNames(t *testing.T) {
 
 // An op that only repeats the kind is not written twice.
 func TestReportOpNotRepeated(t *testing.T) {
-	s := New().NewScope("c")
-	tok := s.Checkout(context.Background(), KindPipeline, "pipeline", 0)
+	s := newScope(New(), "c")
+	tok := s.Checkout(context.Background(), track.KindPipeline, "pipeline", 0)
 	defer tok.Release()
-	if text := s.Report().String(); strings.Contains(text, "pipeline pipeline") || !strings.Contains(text, "1 × pipeline,") {
+	if text := scopeReport(s).String(); strings.Contains(text, "pipeline pipeline") || !strings.Contains(text, "1 × pipeline,") {
 		t.Errorf("report = %q", text)
 	}
 }

@@ -3,40 +3,27 @@ package tracker
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
-	"sync/atomic"
-	"time"
 	"weak"
 
-	"github.com/redisleak/redisleak/internal/stack"
+	"github.com/redisleak/redisleak/internal/track"
 )
-
-// numShards is a power of two, comfortably above the core counts services
-// run on, so that checkouts rarely meet on one lock.
-const numShards = 64
 
 // Tracker is a registry of checkouts. It is safe for concurrent use. Create one
 // with [New], or use [Default], which every client shares unless told otherwise.
 type Tracker struct {
-	cfg       config
-	shards    [numShards]shard
-	nextShard atomic.Uint32
-	nextScope atomic.Uint64
-	records   sync.Pool
+	e *track.Engine // the registry itself; its Owner is the Tracker
 }
 
 // New returns a Tracker and registers it so that [All] can see it. The registration is weak: a
 // Tracker that is no longer referenced is forgotten.
 func New(opts ...Option) *Tracker {
-	t := &Tracker{cfg: defaultConfig()}
+	cfg := defaultConfig()
 	for _, o := range opts {
-		o(&t.cfg)
+		o(&cfg)
 	}
-	t.records.New = func() any {
-		n := t.nextShard.Add(1)
-		return &record{shard: &t.shards[n%numShards]}
-	}
+	t := &Tracker{}
+	t.e = track.New(track.Config{CaptureAll: cfg.capture == CaptureAll, Now: cfg.now, Owner: t})
 	register(t)
 	return t
 }
@@ -90,328 +77,11 @@ func All() []*Tracker {
 var ErrLeaked = errors.New("redisleak: connections leaked")
 
 // Capture returns which checkouts record a stack.
-func (t *Tracker) Capture() Capture { return t.cfg.capture }
-
-// Scope groups the checkouts of one owner, typically one client, so that the
-// owner can report only its own. A Scope costs nothing to keep; it holds no
-// resources and needs no closing.
-//
-// It is part of the integration API, which the library's clients (package
-// pool) use to feed trackers; see the package documentation.
-type Scope struct {
-	t      *Tracker
-	id     uint64
-	name   string
-	parent *Scope                  // set by NewChild: the parent's reports include this scope's
-	watch  atomic.Pointer[watcher] // set while WatchHeld runs
-}
-
-// NewScope returns a new scope named name; the name heads the scope's lines in
-// reports (a client uses its address).
-//
-// It is part of the integration API, which the library's clients (package
-// pool) use to feed trackers; see the package documentation.
-func (t *Tracker) NewScope(name string) *Scope {
-	return &Scope{t: t, id: t.nextScope.Add(1), name: name}
-}
-
-// NewChild returns a new scope named name whose checkouts are also the
-// parent's: the parent's [Scope.Report], [Scope.ReportWhere] and
-// [Scope.Outstanding] include them, each checkout still naming the child. A
-// cluster client gives each node a child of its own scope. Children have no
-// children of their own: a child's NewChild is a sibling.
-func (s *Scope) NewChild(name string) *Scope {
-	parent := s
-	if s.parent != nil {
-		parent = s.parent
+func (t *Tracker) Capture() Capture {
+	if t.e.CaptureAll() {
+		return CaptureAll
 	}
-	return &Scope{t: s.t, id: s.t.nextScope.Add(1), name: name, parent: parent}
-}
-
-// includes reports whether a checkout of r belongs to s: made by s or by one
-// of its children.
-func (s *Scope) includes(r *Scope) bool {
-	return r == s || (r != nil && r.parent == s)
-}
-
-// Name returns the name given to [Tracker.NewScope].
-func (s *Scope) Name() string { return s.name }
-
-// Tracker returns the tracker the scope belongs to.
-func (s *Scope) Tracker() *Tracker { return s.t }
-
-// Token names one checkout. The zero Token names none: releasing it does
-// nothing. Tokens are small values; copy them freely.
-//
-// It is part of the integration API, which the library's clients (package
-// pool) use to feed trackers; see the package documentation.
-type Token struct {
-	r   *record
-	gen uint64
-}
-
-// Valid reports whether the token came from a checkout (it may since have been
-// released).
-func (tok Token) Valid() bool { return tok.r != nil }
-
-// Checkout records that the caller now holds something of the given kind. op is
-// a short operation name such as a command name; it must never carry
-// arguments. The label attached to ctx with [WithLabel], if any, is recorded.
-// skip is the number of extra frames between the code to blame and the call to
-// Checkout; most callers pass 0, since library frames are trimmed at report
-// time anyway.
-//
-// Whether a stack is captured depends on the kind and on the tracker's
-// [Capture]; see [Scope.CheckoutStack] to force one. A command or pipeline
-// checked out without a stack does not read the clock: its age counts from
-// the first time it is seen outstanding (by a report, or by the watch of
-// [Scope.WatchHeld], which looks at least every second), since its age
-// matters only in seconds and reading the clock would cost more than the
-// rest of its checkout.
-func (s *Scope) Checkout(ctx context.Context, kind Kind, op string, skip int) Token {
-	return s.checkout(ctx, kind, op, skip+1, !kind.shortLived() || s.t.cfg.capture == CaptureAll)
-}
-
-// CheckoutStack is [Scope.Checkout] that always records the caller's stack,
-// for a short-lived checkout that is worth one (a sampled command, say).
-func (s *Scope) CheckoutStack(ctx context.Context, kind Kind, op string, skip int) Token {
-	return s.checkout(ctx, kind, op, skip+1, true)
-}
-
-// checkout is never inlined: its frame is the one stack.Callers starts
-// above, and addToProfile counts on it.
-//
-//go:noinline
-func (s *Scope) checkout(ctx context.Context, kind Kind, op string, skip int, withStack bool) Token {
-	r := s.t.records.Get().(*record)
-	npc := 0
-	if withStack {
-		// The stack starts at Checkout or CheckoutStack, which count
-		// themselves in skip: skip frames are dropped when it is symbolized.
-		npc = stack.Callers(r.pcs[:])
-	}
-	var label string
-	if ctx != nil {
-		label, _ = ctx.Value(labelKey{}).(string)
-	}
-	// A command without a stack is stamped when first seen outstanding (see
-	// record.stamp): reading the clock is the largest cost of tracking one.
-	now := unstamped
-	if withStack || !kind.shortLived() {
-		now = s.t.cfg.since()
-	}
-
-	// Long-lived checkouts also go into the pprof profile; commands would
-	// pay for its global lock on every call.
-	profiled := withStack && !kind.shortLived() && addToProfile(r, kind, r.pcs[:npc])
-
-	sh := r.shard
-	sh.mu.Lock()
-	r.scope, r.kind, r.op, r.label, r.start, r.npc, r.drop = s, kind, op, label, now, npc, skip
-	r.profiled = profiled
-	sh.link(r)
-	tok := Token{r: r, gen: r.gen}
-	sh.mu.Unlock()
-	return tok
-}
-
-// Release ends the checkout. It returns true when this call released it, and
-// false, counting an invalid release in [Stats], when the token was already
-// released. Releasing the zero Token returns false and counts nothing.
-func (tok Token) Release() bool {
-	r := tok.r
-	if r == nil {
-		return false
-	}
-	sh := r.shard
-	sh.mu.Lock()
-	if !r.live || r.gen != tok.gen {
-		sh.invalidReleases++
-		sh.mu.Unlock()
-		return false
-	}
-	scope := r.scope
-	t := scope.t
-	var back *pending
-	if r.warned {
-		p := r.copy()
-		back = &p
-	}
-	sh.unlink(r)
-	sh.mu.Unlock()
-	t.recycle(r)
-	if back != nil {
-		if w := scope.watch.Load(); w != nil {
-			w.returned(*back)
-		}
-	}
-	return true
-}
-
-// recycle returns a released record to the pool, out of the profile first:
-// the profile is keyed by record, and the record is about to be reused.
-func (t *Tracker) recycle(r *record) {
-	if r.profiled {
-		r.profiled = false
-		removeFromProfile(r)
-	}
-	t.records.Put(r)
-}
-
-// MarkDropped records that whatever held the checkout was garbage-collected
-// without releasing it: a definite leak, shown as such in reports. The checkout
-// stays outstanding, because what it held (a socket, a pool slot) is still held.
-// While the scope is watched ([Scope.WatchHeld]), the leak is also logged at
-// WARN at once. It returns false, and marks nothing, when the checkout was
-// already released or marked, or has ended through its done channel (see
-// [Scope.CheckoutAt]) even if no report has swept it yet: a holder that was
-// closed and then collected is no leak.
-func (tok Token) MarkDropped() bool {
-	r := tok.r
-	if r == nil {
-		return false
-	}
-	sh := r.shard
-	sh.mu.Lock()
-	if !r.live || r.gen != tok.gen || r.dropped || (r.done != nil && isClosed(r.done)) {
-		sh.mu.Unlock()
-		return false
-	}
-	r.dropped = true
-	sh.dropped++
-	w := r.scope.watch.Load()
-	var p pending
-	if w != nil {
-		p = r.copy()
-	}
-	sh.mu.Unlock()
-	if w != nil {
-		w.dropped(p)
-	}
-	return true
-}
-
-// SetConnName records the connection the checkout holds, as the server knows
-// it: the name a pool gave the socket with CLIENT SETNAME, or its address. Reports
-// list it, so that a connection seen on the server leads to the call site
-// holding it. It may be called again when the holder moves to a new
-// connection (a reconnect). It returns false when the checkout was already
-// released.
-func (tok Token) SetConnName(name string) bool {
-	return tok.update(func(r *record) { r.connName = name })
-}
-
-// SetNote records a short word on the state of what the checkout holds, for
-// reports, such as "connection closed by the server"; "" clears it. Like an
-// op, it must never carry arguments or secrets. It returns false when the
-// checkout was already released.
-func (tok Token) SetNote(note string) bool {
-	return tok.update(func(r *record) { r.note = note })
-}
-
-// Site returns the first frame of the checkout's stack outside go-redis and
-// redisleak: the caller that made it. It returns false when the checkout was
-// released or recorded no stack.
-func (tok Token) Site() (Frame, bool) {
-	var p pending
-	if !tok.update(func(r *record) { p = r.copy() }) {
-		return Frame{}, false
-	}
-	frames := p.stack.frames()
-	if len(frames) == 0 {
-		return Frame{}, false
-	}
-	return frames[0], true
-}
-
-// update runs set on the checkout's record under its shard lock, unless the
-// checkout was released; it reports whether it ran.
-func (tok Token) update(set func(*record)) bool {
-	r := tok.r
-	if r == nil {
-		return false
-	}
-	sh := r.shard
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if !r.live || r.gen != tok.gen {
-		return false
-	}
-	set(r)
-	return true
-}
-
-// Origin is a stack captured now and registered later, for objects that are
-// not outstanding while alive, only once they are dropped: a client is
-// expected to live long, and is a leak only when it is garbage-collected
-// without Close.
-//
-// It is part of the integration API, which the library's clients (package
-// pool) use to feed trackers; see the package documentation.
-type Origin struct {
-	start time.Duration // since clockBase
-	label string
-	pcs   []uintptr
-	drop  int // frames to drop from the top of pcs: skip's
-}
-
-// Origin captures the caller's stack; skip as in [Scope.Checkout].
-func (s *Scope) Origin(ctx context.Context, skip int) Origin {
-	var pcs [maxDepth]uintptr
-	n := stack.Callers(pcs[:])
-	var label string
-	if ctx != nil {
-		label, _ = ctx.Value(labelKey{}).(string)
-	}
-	return Origin{start: s.t.cfg.since(), label: label, pcs: slices.Clone(pcs[:n]), drop: skip}
-}
-
-// Dropped registers an outstanding checkout of kind that is already marked
-// dropped, with the stack and start time of o. It is meant to be called from a
-// runtime cleanup when the object created at o is garbage-collected without
-// being closed. The checkout is never released; it reports the leak until the
-// process ends.
-func (s *Scope) Dropped(kind Kind, o Origin) {
-	s.CheckoutAt(kind, "", o, nil).MarkDropped()
-}
-
-// CheckoutAt records a checkout of kind whose origin was captured earlier
-// with [Scope.Origin]: for a holder that is created in one place and takes
-// its resource later, as a Pub/Sub that dials on its first subscription.
-//
-// When done is not nil, the holder signals its own end by closing it: once
-// done is closed the checkout counts as released, and the next report,
-// [Tracker.Stats] or [Scope.Outstanding] releases it. That ends the checkout
-// correctly even when nothing is left to call Release, for example after the
-// holder's client was closed. Such a checkout must not also be released with
-// [Token.Release].
-//
-// CheckoutAt is never inlined: addToProfile counts on its frame.
-//
-//go:noinline
-func (s *Scope) CheckoutAt(kind Kind, op string, o Origin, done <-chan struct{}) Token {
-	r := s.t.records.Get().(*record)
-	// A dropped client is registered from a cleanup goroutine, whose stack
-	// says nothing; other late checkouts are made on their holder's path,
-	// whose stack goes into the profile.
-	profiled := false
-	if kind != KindClient && !kind.shortLived() {
-		var pcs [maxDepth]uintptr
-		profiled = addToProfile(r, kind, pcs[:stack.Callers(pcs[:])])
-	}
-	sh := r.shard
-	sh.mu.Lock()
-	r.scope, r.kind, r.op, r.label, r.start = s, kind, op, o.label, o.start
-	r.npc, r.drop = copy(r.pcs[:], o.pcs), o.drop
-	r.profiled = profiled
-	sh.link(r)
-	if done != nil {
-		r.done = done
-		sh.untilLive++
-	}
-	tok := Token{r: r, gen: r.gen}
-	sh.mu.Unlock()
-	return tok
+	return CaptureLongLived
 }
 
 // Stats counts what a tracker has seen. Outstanding == Checkouts - Releases
@@ -425,71 +95,22 @@ type Stats struct {
 }
 
 // Stats returns the tracker's counters, summed over its shards.
-func (t *Tracker) Stats() Stats {
-	var st Stats
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		ended := sh.sweep()
-		st.Checkouts += sh.checkouts
-		st.Releases += sh.releases
-		st.InvalidReleases += sh.invalidReleases
-		st.Dropped += sh.dropped
-		sh.mu.Unlock()
-		ended.finish(t)
-	}
-	st.Outstanding = st.Checkouts - st.Releases
-	return st
-}
-
-// Outstanding returns how many checkouts of this scope are outstanding now.
-func (s *Scope) Outstanding() int {
-	n := 0
-	s.t.each(func(r *record) {
-		if s.includes(r.scope) {
-			n++
-		}
-	})
-	return n
-}
-
-// each calls fn for every live record, holding the record's shard lock.
-// Records whose done channel is closed are released first, so fn never sees
-// a checkout that has already ended.
-func (t *Tracker) each(fn func(*record)) {
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		ended := sh.sweep()
-		for r := sh.head; r != nil; r = r.next {
-			fn(r)
-		}
-		sh.mu.Unlock()
-		ended.finish(t)
-	}
-}
-
-// isClosed reports whether ch is closed, without blocking. The channels
-// passed to CheckoutAt are only ever closed, never sent on.
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
-type labelKey struct{}
+func (t *Tracker) Stats() Stats { return Stats(t.e.Stats()) }
 
 // WithLabel returns a context whose checkouts carry label in reports: a request
 // or trace id, say. Keep it short and free of secrets; it is printed verbatim.
 func WithLabel(ctx context.Context, label string) context.Context {
-	return context.WithValue(ctx, labelKey{}, label)
+	return track.WithLabel(ctx, label)
 }
 
 // LabelFrom returns the label attached to ctx by [WithLabel], or "".
-func LabelFrom(ctx context.Context) string {
-	s, _ := ctx.Value(labelKey{}).(string)
-	return s
+func LabelFrom(ctx context.Context) string { return track.LabelFrom(ctx) }
+
+// The engine's link for package pool: see internal/track/link.go.
+func init() {
+	track.SetLink(track.Link[Tracker, Report]{
+		Engine:  func(t *Tracker) *track.Engine { return t.e },
+		Tracker: func(e *track.Engine) *Tracker { return e.Owner().(*Tracker) },
+		Report:  report,
+	})
 }

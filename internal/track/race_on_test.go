@@ -1,6 +1,6 @@
 //go:build race
 
-package tracker
+package track
 
 // raceEnabled is true under -race, where sync.Pool drops a random quarter of
 // what is Put, so allocation counts are meaningless.

@@ -1,4 +1,4 @@
-package tracker
+package track
 
 import (
 	"bytes"
@@ -8,26 +8,16 @@ import (
 	"runtime/metrics"
 	"strings"
 	"time"
+
+	"github.com/redisleak/redisleak/internal/stack"
 )
 
-// HeldTooLong sets, per kind, how long a checkout may be held before it is
-// reported; a zero or negative duration turns the check off for that kind.
-// Dedicated connections and Pub/Subs live long by design, so
-// [DefaultHeldTooLong] leaves them off.
-type HeldTooLong map[Kind]time.Duration
-
-// DefaultHeldTooLong is the thresholds a client watches unless told
-// otherwise: a command or pipeline held for 10s, a blocking command for 5m.
-func DefaultHeldTooLong() HeldTooLong {
-	return HeldTooLong{KindCommand: 10 * time.Second, KindPipeline: 10 * time.Second, KindBlocking: 5 * time.Minute}
-}
-
 // WatchConfig configures [Scope.WatchHeld].
-//
-// It is part of the integration API, which the library's clients (package
-// pool) use to feed trackers; see the package documentation.
 type WatchConfig struct {
-	Limits HeldTooLong
+	// Limits sets, per kind, how long a checkout may be held before it is
+	// reported (tracker.HeldTooLong); a zero or negative duration, or none,
+	// turns the check off for that kind.
+	Limits map[Kind]time.Duration
 	Log    *slog.Logger
 	// HolderFunction names (as a prefix of the qualified name) a function on
 	// the stack of every goroutine that holds a checkout in flight, such as
@@ -124,8 +114,8 @@ func (s *Scope) WatchHeld(cfg WatchConfig) (stop func()) {
 // yet known to be dropped.
 func (w *watcher) holdersOutstanding() bool {
 	found := false
-	w.scope.t.each(func(r *record) {
-		if r.scope == w.scope && !r.kind.shortLived() && !r.dropped {
+	w.scope.e.each(func(r *record) {
+		if r.scope == w.scope && !r.kind.ShortLived() && !r.dropped {
 			found = true
 		}
 	})
@@ -182,20 +172,20 @@ func numGC() uint64 {
 // check marks and reports the checkouts that passed their threshold since
 // the last check.
 func (w *watcher) check() {
-	now := w.scope.t.cfg.since()
+	now := w.scope.e.since()
 	waiting := 0
 	if w.cfg.Waiting != nil {
 		inFlight := 0
-		w.scope.t.each(func(r *record) {
-			if r.scope == w.scope && (r.kind.shortLived() || r.kind == KindBlocking) {
+		w.scope.e.each(func(r *record) {
+			if r.scope == w.scope && (r.kind.ShortLived() || r.kind == KindBlocking) {
 				inFlight++
 			}
 		})
 		waiting = w.cfg.Waiting(inFlight)
 	}
-	var late []pending
+	var late []Checkout
 	deferred, oldest := 0, time.Duration(0)
-	w.scope.t.each(func(r *record) {
+	w.scope.e.each(func(r *record) {
 		// A holder found dropped was reported as a definite leak already.
 		if r.scope != w.scope || r.warned || r.dropped {
 			return
@@ -225,17 +215,17 @@ func (w *watcher) check() {
 		w.cfg.Log.Info("redisleak: callers waiting for a connection; commands past their held-too-long threshold are reported once none wait",
 			"client", w.scope.name, "waiting", waiting, "past_threshold", deferred, "oldest", oldest.Round(time.Millisecond).String())
 	}
-	for _, p := range late {
-		c := p.resolve()
+	for _, c := range late {
+		frames := c.Stack.Frames()
 		attrs := logAttrs(c)
 		attrs = append(attrs,
 			"held", time.Since(c.Start).Round(time.Millisecond).String(),
-			"threshold", w.cfg.Limits[c.Kind].String(), "origin", origin(c),
+			"threshold", w.cfg.Limits[c.Kind].String(), "origin", origin(frames),
 		)
 		if c.Label != "" {
 			attrs = append(attrs, "label", c.Label)
 		}
-		if holders := holderStacks(c, w.cfg.HolderFunction); holders != "" {
+		if holders := holderStacks(frames, w.cfg.HolderFunction); holders != "" {
 			attrs = append(attrs, "holders", holders)
 		}
 		w.cfg.Log.Warn("redisleak: connection held too long", attrs...)
@@ -244,10 +234,9 @@ func (w *watcher) check() {
 
 // dropped reports a checkout whose holder was garbage-collected without
 // releasing it.
-func (w *watcher) dropped(p pending) {
-	c := p.resolve()
+func (w *watcher) dropped(c Checkout) {
 	attrs := logAttrs(c)
-	attrs = append(attrs, "held", time.Since(c.Start).Round(time.Millisecond).String(), "origin", origin(c))
+	attrs = append(attrs, "held", time.Since(c.Start).Round(time.Millisecond).String(), "origin", origin(c.Stack.Frames()))
 	if c.ConnName != "" {
 		attrs = append(attrs, "conn", c.ConnName)
 	}
@@ -258,10 +247,9 @@ func (w *watcher) dropped(p pending) {
 }
 
 // returned reports that a checkout reported as held too long came back.
-func (w *watcher) returned(p pending) {
-	c := p.resolve()
+func (w *watcher) returned(c Checkout) {
 	attrs := logAttrs(c)
-	attrs = append(attrs, "held", time.Since(c.Start).Round(time.Millisecond).String(), "origin", origin(c))
+	attrs = append(attrs, "held", time.Since(c.Start).Round(time.Millisecond).String(), "origin", origin(c.Stack.Frames()))
 	w.cfg.Log.Info("redisleak: connection held too long was released", attrs...)
 }
 
@@ -274,27 +262,30 @@ func logAttrs(c Checkout) []any {
 	return attrs
 }
 
-func origin(c Checkout) string {
-	if len(c.Stack) == 0 {
+// origin names the first of a checkout's frames, the caller's own.
+func origin(frames []runtime.Frame) string {
+	if len(frames) == 0 {
 		return "not captured"
 	}
-	return c.Stack[0].String()
+	f := frames[0]
+	return stack.FrameString(f.Function, f.File, f.Line)
 }
 
 // maxHolderStacks bounds the goroutine stacks attached to one report.
 const maxHolderStacks = 3
 
-// holderStacks returns the current stacks of the goroutines that may hold c:
-// those whose stack holds c's call site, when it was captured, and otherwise
-// those inside holderFunction. Go does not say which goroutine made a
-// checkout, so these are the candidates, at most maxHolderStacks of them.
-func holderStacks(c Checkout, holderFunction string) string {
+// holderStacks returns the current stacks of the goroutines that may hold a
+// checkout whose frames are frames: those whose stack holds its call site,
+// when it was captured, and otherwise those inside holderFunction. Go does
+// not say which goroutine made a checkout, so these are the candidates, at
+// most maxHolderStacks of them.
+func holderStacks(frames []runtime.Frame, holderFunction string) string {
 	var want []string // every one must appear in the goroutine's stack
 	switch {
-	case len(c.Stack) > 0:
+	case len(frames) > 0:
 		// The holder has moved on from the line that checked out, but not
 		// (while it holds) from the function.
-		site := c.Stack[0]
+		site := frames[0]
 		want = []string{site.Function + "(", site.File + ":"}
 	case holderFunction != "":
 		want = []string{holderFunction}

@@ -1,4 +1,4 @@
-package tracker
+package track
 
 import (
 	"sync"
@@ -21,7 +21,7 @@ type record struct {
 	gen        uint64 // bumped on every release; a Token matches only its own generation
 	live       bool   // linked into shard.head, not yet released
 	dropped    bool   // its holder was garbage-collected without being released
-	profiled   bool   // added to checkoutProfile; removed before the record is reused
+	profiled   bool   // added to its kind's pprof profile; removed before the record is reused
 	warned     bool   // reported as held too long; its release is reported too
 	prev, next *record
 	scope      *Scope
@@ -48,7 +48,7 @@ const unstamped = time.Duration(-1)
 // holds r's shard lock.
 func (r *record) stamp() time.Duration {
 	if r.start == unstamped {
-		r.start = r.scope.t.cfg.since()
+		r.start = r.scope.e.since()
 	}
 	return r.start
 }
@@ -107,7 +107,7 @@ func (s *shard) unlink(r *record) {
 
 // sweep releases the live records whose done channel is closed and returns
 // them, to be put back in the pool once the lock is dropped, together with
-// the releases to report to a watch (see ended.report). It costs nothing
+// the releases to report to a watch (see ended.finish). It costs nothing
 // while no live record has a done channel.
 func (s *shard) sweep() ended {
 	if s.untilLive == 0 {
@@ -118,7 +118,7 @@ func (s *shard) sweep() ended {
 		next := r.next
 		if r.done != nil && isClosed(r.done) {
 			if w := r.scope.watch.Load(); w != nil && r.warned {
-				e.back = append(e.back, returned{w: w, p: r.copy()})
+				e.back = append(e.back, returned{w: w, c: r.copy()})
 			}
 			s.unlink(r)
 			e.records = append(e.records, r)
@@ -137,16 +137,16 @@ type ended struct {
 // returned is a release a watch reports.
 type returned struct {
 	w *watcher
-	p pending
+	c Checkout
 }
 
 // finish recycles the records and reports their releases; the shard's lock
 // must not be held.
-func (e ended) finish(t *Tracker) {
+func (e ended) finish(en *Engine) {
 	for _, r := range e.records {
-		t.recycle(r)
+		en.recycle(r)
 	}
 	for _, b := range e.back {
-		b.w.returned(b.p)
+		b.w.returned(b.c)
 	}
 }

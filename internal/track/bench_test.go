@@ -1,4 +1,4 @@
-package tracker
+package track
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 // BenchmarkCheckoutRelease is the cost every command pays: a KindCommand
 // checkout and release under the default capture, which records no stack.
 func BenchmarkCheckoutRelease(b *testing.B) {
-	s := newTestTracker(CaptureLongLived).NewScope("bench")
+	s := newTestEngine(captureLongLived, nil).NewScope("bench")
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -21,7 +21,7 @@ func BenchmarkCheckoutRelease(b *testing.B) {
 // BenchmarkCheckoutReleaseStack is the same under CaptureAll, which records
 // the caller's stack for every command.
 func BenchmarkCheckoutReleaseStack(b *testing.B) {
-	s := newTestTracker(CaptureAll).NewScope("bench")
+	s := newTestEngine(captureAll, nil).NewScope("bench")
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -42,17 +42,17 @@ func TestCheckoutReleaseAllocs(t *testing.T) {
 	// allocates; they are rare next to commands, which must not.
 	for _, c := range []struct {
 		name    string
-		capture Capture
+		capture bool
 		kind    Kind
 		ctx     context.Context
 	}{
-		{"command", CaptureLongLived, KindCommand, context.Background()},
-		{"command/labelled", CaptureLongLived, KindCommand, WithLabel(context.Background(), "req-1")},
-		{"command/CaptureAll", CaptureAll, KindCommand, context.Background()},
-		{"pipeline/CaptureAll", CaptureAll, KindPipeline, context.Background()},
+		{"command", captureLongLived, KindCommand, context.Background()},
+		{"command/labelled", captureLongLived, KindCommand, WithLabel(context.Background(), "req-1")},
+		{"command/CaptureAll", captureAll, KindCommand, context.Background()},
+		{"pipeline/CaptureAll", captureAll, KindPipeline, context.Background()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s := newTestTracker(c.capture).NewScope("allocs")
+			s := newTestEngine(c.capture, nil).NewScope("allocs")
 			for range 100 { // warm the record pool
 				s.Checkout(c.ctx, c.kind, "GET", 0).Release()
 			}

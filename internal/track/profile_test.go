@@ -1,4 +1,4 @@
-package tracker
+package track
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ func TestProfileListsLongLivedCheckouts(t *testing.T) {
 		t.Fatalf("no profile %q", ProfileNameOf(KindConn))
 	}
 	before := p.Count()
-	s := newTestTracker(CaptureAll).NewScope("profile")
+	s := newTestEngine(captureAll, nil).NewScope("profile")
 	conn := s.Checkout(context.Background(), KindConn, "", 0)
 	cmd := s.Checkout(context.Background(), KindCommand, "get", 0)
 	if got := p.Count() - before; got != 1 {

@@ -1,4 +1,4 @@
-package tracker
+package track
 
 import (
 	"runtime"
@@ -10,22 +10,18 @@ import (
 )
 
 // ProfileName prefixes the names of the runtime/pprof profiles of outstanding
-// long-lived checkouts, one per kind ([ProfileNameOf]): dedicated connections
-// ("redisleak.checkouts.conn"), Pub/Subs (".pubsub"), blocking commands
-// (".blocking") and untracked sockets (".socket"). `go tool pprof` groups each
-// by call site, the caller's own function as the leaf: with net/http/pprof
-// mounted, `go tool pprof http://host/debug/pprof/redisleak.checkouts.conn`.
-// Commands and pipelines stay out, even under CaptureAll, to keep the
-// profile's lock and allocations off their path.
+// long-lived checkouts, one per kind ([ProfileNameOf]); tracker.ProfileName
+// is this, and documents them. Commands and pipelines stay out, even when
+// every checkout captures a stack, to keep the profile's lock and
+// allocations off their path.
 const ProfileName = "redisleak.checkouts"
 
 // ProfileNameOf returns the name of the pprof profile of kind's outstanding
-// checkouts: ProfileName, a dot, and the kind's name. Only the long-lived
-// kinds (conn, pubsub, blocking, socket) have one.
+// checkouts: ProfileName, a dot, and the kind's name.
 func ProfileNameOf(k Kind) string { return ProfileName + "." + k.String() }
 
 // profiles are the pprof profiles by kind; nil for a kind without one.
-var profiles = func() (p [kindCount]*pprof.Profile) {
+var profiles = func() (p [NumKinds]*pprof.Profile) {
 	for _, k := range []Kind{KindBlocking, KindConn, KindPubSub, KindSocket} {
 		p[k] = pprof.NewProfile(ProfileNameOf(k))
 	}

@@ -1,4 +1,4 @@
-package tracker
+package track
 
 import (
 	"bytes"
@@ -9,14 +9,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redisleak/redisleak/internal/track/tracktest"
 )
 
 func TestMarkDroppedLogsWhileWatched(t *testing.T) {
-	tr := newTestTracker(CaptureLongLived)
-	s := tr.NewScope("c")
+	e := newTestEngine(captureLongLived, nil)
+	s := e.NewScope("c")
 	var logs bytes.Buffer
 	stop := s.WatchHeld(WatchConfig{Log: slog.New(slog.NewTextHandler(&logs, nil))}) // no threshold: no goroutine
-	tok, line := s.Checkout(context.Background(), KindConn, "", 0), thisLine()
+	tok, line := s.Checkout(context.Background(), KindConn, "", 0), tracktest.Line()
 	tok.SetConnName("app.p1.s7")
 	if !tok.MarkDropped() || tok.MarkDropped() {
 		t.Fatal("MarkDropped: want true once, then false")
@@ -66,12 +68,12 @@ func TestCollectorSkipsWhenTheRuntimeCollected(t *testing.T) {
 
 // A threshold shorter than the check's granularity still gets checked.
 func TestWatchTinyThreshold(t *testing.T) {
-	tr := newTestTracker(CaptureLongLived)
-	s := tr.NewScope("c")
+	e := newTestEngine(captureLongLived, nil)
+	s := e.NewScope("c")
 	var mu sync.Mutex
 	var logs bytes.Buffer
 	stop := s.WatchHeld(WatchConfig{
-		Limits: HeldTooLong{KindConn: time.Nanosecond},
+		Limits: map[Kind]time.Duration{KindConn: time.Nanosecond},
 		Log:    slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &logs}, nil)),
 	})
 	defer stop()
@@ -108,7 +110,7 @@ func watchLogs(t *testing.T, s *Scope) (logs func() string, stop func()) {
 	var mu sync.Mutex
 	var buf bytes.Buffer
 	stop = s.WatchHeld(WatchConfig{
-		Limits: HeldTooLong{KindConn: time.Nanosecond, KindPubSub: time.Nanosecond},
+		Limits: map[Kind]time.Duration{KindConn: time.Nanosecond, KindPubSub: time.Nanosecond},
 		Log:    slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &buf}, nil)),
 	})
 	return func() string {
@@ -121,7 +123,7 @@ func watchLogs(t *testing.T, s *Scope) (logs func() string, stop func()) {
 // A checkout whose holder was reported dropped is not reported held too long
 // as well.
 func TestWatchNoWarnAfterDropped(t *testing.T) {
-	s := newTestTracker(CaptureLongLived).NewScope("c")
+	s := newTestEngine(captureLongLived, nil).NewScope("c")
 	logs, stop := watchLogs(t, s)
 	defer stop()
 	tok := s.Checkout(context.Background(), KindConn, "", 0)
@@ -136,7 +138,7 @@ func TestWatchNoWarnAfterDropped(t *testing.T) {
 // A checkout that ends through its done channel (a Pub/Sub closed) after it
 // was reported held too long is reported released too.
 func TestWatchReleasedThroughDone(t *testing.T) {
-	s := newTestTracker(CaptureLongLived).NewScope("c")
+	s := newTestEngine(captureLongLived, nil).NewScope("c")
 	logs, stop := watchLogs(t, s)
 	defer stop()
 	done := make(chan struct{})
@@ -148,7 +150,7 @@ func TestWatchReleasedThroughDone(t *testing.T) {
 		}
 	}
 	close(done)
-	_ = s.Tracker().Stats() // sweeps the ended checkout
+	_ = s.Engine().Stats() // sweeps the ended checkout
 	if text := logs(); !strings.Contains(text, "held too long was released") {
 		t.Errorf("no INFO when the Pub/Sub ended: %q", text)
 	}
