@@ -201,9 +201,9 @@ func (s *Scope) checkout(ctx context.Context, kind Kind, op string, skip int, wi
 		now = s.t.cfg.since()
 	}
 
-	// Long-lived checkouts also go into the pprof profile; commands would
-	// pay for its global lock on every call.
-	profiled := withStack && !kind.shortLived() && addToProfile(r, kind, r.pcs[:npc])
+	// Long-lived checkouts also go into the pprof profile (see
+	// config.profiles); commands would pay for its global lock on every call.
+	profiled := withStack && s.t.cfg.profiles(kind) && addToProfile(r, kind, r.pcs[:npc])
 
 	sh := r.shard
 	sh.mu.Lock()
@@ -395,7 +395,7 @@ func (s *Scope) CheckoutAt(kind Kind, op string, o Origin, done <-chan struct{})
 	// says nothing; other late checkouts are made on their holder's path,
 	// whose stack goes into the profile.
 	profiled := false
-	if kind != KindClient && !kind.shortLived() {
+	if kind != KindClient && s.t.cfg.profiles(kind) {
 		var pcs [maxDepth]uintptr
 		profiled = addToProfile(r, kind, pcs[:stack.Callers(pcs[:])])
 	}
