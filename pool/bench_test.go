@@ -254,7 +254,8 @@ func BenchmarkHook(b *testing.B) {
 // BenchmarkConnCreate measures what the tracked client adds to creating and
 // closing a dedicated Conn, without the network (no command runs, so no
 // socket is taken): the checkout with its stack, the cleanup that reports a
-// dropped Conn, and the hooks that name its socket.
+// dropped Conn, and the hooks that name its socket; under CaptureAll, also
+// the Conn's entry in its pprof profile.
 func BenchmarkConnCreate(b *testing.B) {
 	opt := &redis.Options{Addr: "127.0.0.1:1"} // never dialed
 	b.Run("bare", func(b *testing.B) {
@@ -265,15 +266,20 @@ func BenchmarkConnCreate(b *testing.B) {
 			_ = rc.Conn().Close()
 		}
 	})
-	b.Run("tracked", func(b *testing.B) {
-		c, err := pool.NewClient(opt, pool.WithTracker(tracker.New()))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		b.ReportAllocs()
-		for range b.N {
-			_ = c.Conn().Close()
-		}
-	})
+	for _, v := range []struct {
+		name    string
+		capture tracker.Capture
+	}{{"tracked", tracker.CaptureLongLived}, {"tracked-capture-all", tracker.CaptureAll}} {
+		b.Run(v.name, func(b *testing.B) {
+			c, err := pool.NewClient(opt, pool.WithTracker(tracker.New(tracker.WithCapture(v.capture))))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			b.ReportAllocs()
+			for range b.N {
+				_ = c.Conn().Close()
+			}
+		})
+	}
 }

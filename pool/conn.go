@@ -26,6 +26,10 @@ type Conn struct {
 	*redis.Conn
 	use    *connUse
 	closed atomic.Bool
+	// collected is the cleanup that runs when the Conn is garbage-collected;
+	// Close stops it, since a closed Conn has nothing left to check, and a
+	// stopped cleanup costs less than one the runtime queues and runs.
+	collected runtime.Cleanup
 }
 
 // connUse is the library's side of one Conn: its checkout, and the socket it
@@ -64,6 +68,10 @@ type connUse struct {
 	// commands nested in the first one, and the socket's name is known only
 	// once the outermost one is done.
 	depth atomic.Int32
+
+	// Guarded by the client's connSet.mu: listed while the Conn is in it.
+	listed     bool
+	prev, next *connUse
 }
 
 // Conn returns a dedicated connection, like redis.Client.Conn, tracked until
@@ -96,7 +104,7 @@ func (st *state) newConn(ctx context.Context, rc *redis.Conn) *Conn {
 	p, err := stickyOf(rc)
 	if err == nil {
 		u.pool = p
-		err = onFirstSocket(rc, u.took)
+		err = onFirstSocket(rc, u)
 	}
 	if err != nil {
 		st.namesOnce.Do(func() {
@@ -106,7 +114,7 @@ func (st *state) newConn(ctx context.Context, rc *redis.Conn) *Conn {
 	rc.AddHook(u)
 	st.conns.add(u)
 	cn := &Conn{Conn: rc, use: u}
-	runtime.AddCleanup(cn, (*connUse).wrapperCollected, u)
+	cn.collected = runtime.AddCleanup(cn, (*connUse).wrapperCollected, u)
 	return cn
 }
 
@@ -117,6 +125,7 @@ func (cn *Conn) Close() error {
 		return fmt.Errorf("redisleak: Conn already closed: %w", redis.ErrClosed)
 	}
 	cn.use.end()
+	cn.collected.Stop()
 	if cn.use.reclaimed.Load() {
 		return nil // the client closed its go-redis side already
 	}
@@ -301,25 +310,40 @@ var monoBase = time.Now()
 func monoNow() int64 { return int64(time.Since(monoBase)) }
 
 // connSet is the Conns of a client not yet closed, for the sweeps that look
-// at each: a map under a mutex costs a Conn less than a sync.Map, whose
-// Store allocates.
+// at each: a list through the Conns themselves, under a mutex, so that adding
+// and removing one neither hashes nor allocates.
 type connSet struct {
-	mu sync.Mutex
-	m  map[*connUse]struct{} // guarded by mu
+	mu   sync.Mutex
+	head *connUse // guarded by mu; linked through connUse.prev and next
+	n    int      // guarded by mu: the Conns in the list
 }
 
 func (cs *connSet) add(u *connUse) {
 	cs.mu.Lock()
-	if cs.m == nil {
-		cs.m = make(map[*connUse]struct{})
+	u.listed, u.prev, u.next = true, nil, cs.head
+	if cs.head != nil {
+		cs.head.prev = u
 	}
-	cs.m[u] = struct{}{}
+	cs.head = u
+	cs.n++
 	cs.mu.Unlock()
 }
 
+// remove takes u out of the set; removing it again does nothing.
 func (cs *connSet) remove(u *connUse) {
 	cs.mu.Lock()
-	delete(cs.m, u)
+	if u.listed {
+		if u.prev != nil {
+			u.prev.next = u.next
+		} else {
+			cs.head = u.next
+		}
+		if u.next != nil {
+			u.next.prev = u.prev
+		}
+		u.listed, u.prev, u.next = false, nil, nil
+		cs.n--
+	}
 	cs.mu.Unlock()
 }
 
@@ -327,8 +351,8 @@ func (cs *connSet) remove(u *connUse) {
 // lock: fn may end a Conn, which removes it from the set.
 func (cs *connSet) each(fn func(*connUse) bool) {
 	cs.mu.Lock()
-	us := make([]*connUse, 0, len(cs.m))
-	for u := range cs.m {
+	us := make([]*connUse, 0, cs.n)
+	for u := cs.head; u != nil; u = u.next {
 		us = append(us, u)
 	}
 	cs.mu.Unlock()

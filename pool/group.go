@@ -365,7 +365,7 @@ func shedIdle(ctx context.Context, rc *redis.Client) bool {
 	cn := rc.EphemeralConn() // its Close discards the socket
 	defer cn.Close()
 	var took atomic.Bool
-	if err := onFirstSocket(cn, func(*socket, poolConn) { took.Store(true) }); err != nil {
+	if err := onFirstSocket(cn, tookFunc(func(*socket, poolConn) { took.Store(true) })); err != nil {
 		return false
 	}
 	return cn.Ping(ctx).Err() == nil && took.Load()

@@ -313,12 +313,12 @@ func TestConnContextAndName(t *testing.T) {
 
 // TestProfileLeafIsCaller: each kind of long-lived checkout has a pprof
 // profile of its own, and in it the checkout's stack starts at the caller's
-// own frame, not in the library: a Conn's, a Pub/Sub's (which takes its
-// checkout when it dials, deep in go-redis) and a blocking command's (taken
-// in the client's hook).
+// own frame, not in the library: a Conn's (under CaptureAll), a Pub/Sub's
+// (which takes its checkout when it dials, deep in go-redis) and a blocking
+// command's (taken in the client's hook).
 func TestProfileLeafIsCaller(t *testing.T) {
 	srv := testserver.Any(t)
-	c := claimClient(t, testOptions(srv.Addr()), nil)
+	c := claimClient(t, testOptions(srv.Addr()), nil, pool.WithTracker(tracker.New(tracker.WithCapture(tracker.CaptureAll))))
 	defer c.Close()
 	ctx := context.Background()
 	cn := c.Conn()
@@ -371,6 +371,48 @@ func TestProfileLeafIsCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-done
+}
+
+// TestConnProfiledOnlyUnderCaptureAll: outside CaptureAll a Conn stays out
+// of its pprof profile, whose entry would cost more than the rest of the Conn
+// (see tracker.ProfileName), while a Pub/Sub of the same client goes into its
+// own; the client's report lists both, with their stacks.
+func TestConnProfiledOnlyUnderCaptureAll(t *testing.T) {
+	srv := testserver.Any(t)
+	c := claimClient(t, testOptions(srv.Addr()), nil, pool.WithTracker(tracker.New(tracker.WithCapture(tracker.CaptureLongLived))))
+	defer c.Close()
+	ctx := context.Background()
+	cn := connOutsideProfile(c)
+	defer cn.Close()
+	ps := pubSubInProfile(ctx, c)
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for kind, want := range map[tracker.Kind]bool{tracker.KindConn: false, tracker.KindPubSub: true} {
+		var b strings.Builder
+		if err := pprof.Lookup(tracker.ProfileNameOf(kind)).WriteTo(&b, 1); err != nil {
+			t.Fatal(err)
+		}
+		fn := map[tracker.Kind]string{tracker.KindConn: "connOutsideProfile", tracker.KindPubSub: "pubSubInProfile"}[kind]
+		if got := strings.Contains(b.String(), fn); got != want {
+			t.Errorf("profile %s lists %s: %v, want %v:\n%s", tracker.ProfileNameOf(kind), fn, got, want, b.String())
+		}
+	}
+	r := c.Report()
+	for _, fn := range []string{"connOutsideProfile", "pubSubInProfile"} {
+		if !strings.Contains(r.String(), fn) {
+			t.Errorf("the report does not name %s:\n%s", fn, r)
+		}
+	}
+}
+
+//go:noinline
+func connOutsideProfile(c *pool.Client) *pool.Conn { return c.Conn() }
+
+//go:noinline
+func pubSubInProfile(ctx context.Context, c *pool.Client) *redis.PubSub {
+	return c.Subscribe(ctx, "outside-profile")
 }
 
 // TestGoStatementIsTheSite: a blocking command run by a goroutine started

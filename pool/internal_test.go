@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -318,7 +319,7 @@ func TestGoRedisInternals(t *testing.T) {
 		rc := c.Conn()
 		defer rc.Close()
 		var first []*socket
-		if err := onFirstSocket(rc, func(s *socket, _ poolConn) { first = append(first, s) }); err != nil {
+		if err := onFirstSocket(rc, tookFunc(func(s *socket, _ poolConn) { first = append(first, s) })); err != nil {
 			t.Fatalf("a Conn's pool: %v", err)
 		}
 		for range 2 {
@@ -457,5 +458,38 @@ func TestFirstCommandName(t *testing.T) {
 		if got := firstCommandName([]byte(in)); got != want {
 			t.Errorf("firstCommandName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestConnSet: the list of open Conns keeps every Conn added and not yet
+// removed, removing one twice or one never added changes nothing, and a
+// sweep may remove the Conn it is looking at.
+func TestConnSet(t *testing.T) {
+	var cs connSet
+	us := make([]*connUse, 5)
+	for i := range us {
+		us[i] = &connUse{}
+		cs.add(us[i])
+	}
+	listed := func() []*connUse {
+		var out []*connUse
+		cs.each(func(u *connUse) bool { out = append(out, u); return true })
+		return out
+	}
+	cs.remove(us[2])
+	cs.remove(us[2])
+	cs.remove(&connUse{})
+	cs.remove(us[4]) // the head: added last
+	cs.remove(us[0]) // the tail
+	if got := listed(); len(got) != 2 || !slices.Contains(got, us[1]) || !slices.Contains(got, us[3]) || cs.n != 2 {
+		t.Fatalf("listed %v (n %d), want us[1] and us[3]", got, cs.n)
+	}
+	cs.each(func(u *connUse) bool { cs.remove(u); return true })
+	if got := listed(); len(got) != 0 || cs.n != 0 || cs.head != nil {
+		t.Fatalf("after removing every Conn in a sweep: listed %v, n %d", got, cs.n)
+	}
+	cs.add(us[2])
+	if got := listed(); len(got) != 1 || got[0] != us[2] {
+		t.Fatalf("a removed Conn added again: listed %v", got)
 	}
 }

@@ -308,13 +308,23 @@ func socketOfInitConn(rc *redis.Conn) (*socket, error) {
 	return s, nil
 }
 
-// onFirstSocket makes fn run with the socket a Conn takes from the pool at its
-// first command, and go-redis's connection around it, after any callback
+// socketTaker is told of the socket a Conn takes; see onFirstSocket.
+type socketTaker interface{ took(*socket, poolConn) }
+
+// tookFunc is a function as a socketTaker.
+type tookFunc func(*socket, poolConn)
+
+func (f tookFunc) took(s *socket, pc poolConn) { f(s, pc) }
+
+// onFirstSocket tells t of the socket a Conn takes from the pool at its
+// first command, and of go-redis's connection around it, after any callback
 // go-redis set there itself (StickyConnPool.onFirstConn, which go-redis sets
 // through SetOnFirstConn before the Conn is used). It stores a function of
 // its own there, of type func(unsafe.Pointer) in place of func(*pool.Conn):
-// one pointer argument either way, which Go passes the same way.
-func onFirstSocket(rc *redis.Conn, fn func(*socket, poolConn)) error {
+// one pointer argument either way, which Go passes the same way. t is an
+// interface, not a func, so that a Conn passes itself without allocating a
+// method value.
+func onFirstSocket(rc *redis.Conn, t socketTaker) error {
 	l, err := stickyLayoutOf(rc)
 	if err != nil {
 		return err
@@ -334,7 +344,7 @@ func onFirstSocket(rc *redis.Conn, fn func(*socket, poolConn)) error {
 		}
 		pc := reflect.NewAt(l.connType, cn)
 		if s := socketOfPoolConn(pc); s != nil {
-			fn(s, poolConn{pc})
+			t.took(s, poolConn{pc})
 		}
 	}
 	return nil

@@ -265,7 +265,7 @@ func (st *state) reserveTurn(ctx context.Context) (*redis.Conn, error) {
 
 	hold := st.rc.EphemeralConn()
 	var sock atomic.Pointer[socket]
-	if err := onFirstSocket(hold, func(s *socket, _ poolConn) { sock.Store(s) }); err != nil {
+	if err := onFirstSocket(hold, tookFunc(func(s *socket, _ poolConn) { sock.Store(s) })); err != nil {
 		_ = hold.Close()
 		return nil, fmt.Errorf("redisleak: cannot reserve a pool turn for a Pub/Sub; the go-redis version is not supported: %w", err)
 	}

@@ -179,9 +179,9 @@ func (s *Scope) checkout(ctx context.Context, kind Kind, op string, skip int, wi
 		now = s.e.since()
 	}
 
-	// Long-lived checkouts also go into the pprof profile; commands would
-	// pay for its global lock on every call.
-	profiled := withStack && !kind.ShortLived() && addToProfile(r, kind, r.pcs[:npc])
+	// Long-lived checkouts also go into the pprof profile (see
+	// Engine.profiles); commands would pay for its global lock on every call.
+	profiled := withStack && s.e.profiles(kind) && addToProfile(r, kind, r.pcs[:npc])
 
 	sh := r.shard
 	sh.mu.Lock()
@@ -370,7 +370,7 @@ func (s *Scope) CheckoutAt(kind Kind, op string, o Origin, done <-chan struct{})
 	// says nothing; other late checkouts are made on their holder's path,
 	// whose stack goes into the profile.
 	profiled := false
-	if kind != KindClient && !kind.ShortLived() {
+	if kind != KindClient && s.e.profiles(kind) {
 		var pcs [maxDepth]uintptr
 		profiled = addToProfile(r, kind, pcs[:stack.Callers(pcs[:])])
 	}

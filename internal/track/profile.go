@@ -28,6 +28,15 @@ var profiles = func() (p [NumKinds]*pprof.Profile) {
 	return p
 }()
 
+// profiles reports whether checkouts of kind k go into k's pprof profile.
+// Dedicated connections do only when every checkout captures a stack:
+// Profile.Add takes the stack again with runtime.Callers, since nothing lets
+// it reuse the one the checkout took, about a microsecond, more than the
+// rest of a Conn costs (see tracker.ProfileName).
+func (e *Engine) profiles(k Kind) bool {
+	return !k.ShortLived() && (k != KindConn || e.cfg.CaptureAll)
+}
+
 // addToProfile adds r to the profile of kind, if it has one, and reports
 // whether it did. pcs is the stack its caller captured with stack.Callers:
 // the profile's stack starts at the first of its frames that is the caller's
