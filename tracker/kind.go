@@ -6,19 +6,17 @@ import "github.com/redisleak/redisleak/internal/track"
 type Kind uint8
 
 // The kinds of checkout. The zero Kind is invalid, so a forgotten kind is
-// visible in reports rather than passing as a command.
+// visible in reports rather than passing as a command. The library's engine
+// (internal/track) numbers its kinds the same way.
 const (
-	KindCommand  = Kind(track.KindCommand)  // one command holding a pooled connection
-	KindBlocking = Kind(track.KindBlocking) // a blocking command (BLPOP, XREAD BLOCK, ...) holding a pooled connection
-	KindPipeline = Kind(track.KindPipeline) // a pipeline or transaction holding a pooled connection
-	KindConn     = Kind(track.KindConn)     // a dedicated connection, held until its Close
-	KindPubSub   = Kind(track.KindPubSub)   // a Pub/Sub, held until its Close
-	KindClient   = Kind(track.KindClient)   // a client, reported once dropped without Close
-	KindSocket   = Kind(track.KindSocket)   // a raw socket, held until it is closed
+	KindCommand  Kind = iota + 1 // one command holding a pooled connection
+	KindBlocking                 // a blocking command (BLPOP, XREAD BLOCK, ...) holding a pooled connection
+	KindPipeline                 // a pipeline or transaction holding a pooled connection
+	KindConn                     // a dedicated connection, held until its Close
+	KindPubSub                   // a Pub/Sub, held until its Close
+	KindClient                   // a client, reported once dropped without Close
+	KindSocket                   // a raw socket, held until it is closed
 )
-
-// kindCount is one past the last kind.
-const kindCount = Kind(track.NumKinds)
 
 // String returns the kind's name as used in reports: "command", "conn", ...
 func (k Kind) String() string { return track.Kind(k).String() }
@@ -57,9 +55,9 @@ func (k *Kind) UnmarshalText(b []byte) error {
 // connections go into theirs only under CaptureAll; [Tracker.Report] lists
 // them with their stacks in every mode. Commands and pipelines stay out even
 // under CaptureAll, to keep the profile's lock and allocations off their path.
-const ProfileName = track.ProfileName
+const ProfileName = "redisleak.checkouts"
 
 // ProfileNameOf returns the name of the pprof profile of kind's outstanding
 // checkouts: ProfileName, a dot, and the kind's name. Only the long-lived
 // kinds (conn, pubsub, blocking, socket) have one.
-func ProfileNameOf(k Kind) string { return track.ProfileNameOf(track.Kind(k)) }
+func ProfileNameOf(k Kind) string { return ProfileName + "." + k.String() }

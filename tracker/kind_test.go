@@ -2,7 +2,10 @@ package tracker
 
 import (
 	"encoding/json"
+	"runtime/pprof"
 	"testing"
+
+	"github.com/redisleak/redisleak/internal/track"
 )
 
 func TestKindNames(t *testing.T) {
@@ -79,3 +82,20 @@ func TestKindJSON(t *testing.T) {
 		t.Fatal("Unmarshal of a number succeeded; kinds are names")
 	}
 }
+
+// TestProfileNames: the profiles ProfileNameOf names are the ones the
+// engine registered, one per long-lived kind.
+func TestProfileNames(t *testing.T) {
+	for _, k := range []Kind{KindBlocking, KindConn, KindPubSub, KindSocket} {
+		if pprof.Lookup(ProfileNameOf(k)) == nil {
+			t.Errorf("no pprof profile %q", ProfileNameOf(k))
+		}
+	}
+	if name := ProfileNameOf(KindConn); name != "redisleak.checkouts.conn" {
+		t.Errorf("ProfileNameOf(KindConn) = %q", name)
+	}
+}
+
+// kindCount is one past the engine's last kind: TestKindNames then fails
+// when the engine has a kind this package does not name.
+const kindCount = Kind(track.NumKinds)
