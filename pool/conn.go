@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,9 +70,7 @@ type connUse struct {
 	// once the outermost one is done.
 	depth atomic.Int32
 
-	// Guarded by the client's connSet.mu: listed while the Conn is in it.
-	listed     bool
-	prev, next *connUse
+	index int // guarded by the client's connSet.mu: the Conn's place in it
 }
 
 // Conn returns a dedicated connection, like redis.Client.Conn, tracked until
@@ -310,39 +309,31 @@ var monoBase = time.Now()
 func monoNow() int64 { return int64(time.Since(monoBase)) }
 
 // connSet is the Conns of a client not yet closed, for the sweeps that look
-// at each: a list through the Conns themselves, under a mutex, so that adding
-// and removing one neither hashes nor allocates.
+// at each: a slice under a mutex, each Conn knowing its place in it, so that
+// adding and removing one neither hashes nor, once the slice has grown,
+// allocates.
 type connSet struct {
-	mu   sync.Mutex
-	head *connUse // guarded by mu; linked through connUse.prev and next
-	n    int      // guarded by mu: the Conns in the list
+	mu sync.Mutex
+	us []*connUse // guarded by mu; us[u.index] == u for every Conn in the set
 }
 
 func (cs *connSet) add(u *connUse) {
 	cs.mu.Lock()
-	u.listed, u.prev, u.next = true, nil, cs.head
-	if cs.head != nil {
-		cs.head.prev = u
-	}
-	cs.head = u
-	cs.n++
+	u.index = len(cs.us)
+	cs.us = append(cs.us, u)
 	cs.mu.Unlock()
 }
 
-// remove takes u out of the set; removing it again does nothing.
+// remove takes u out of the set, moving the last Conn into its place;
+// removing it again, or one never added, does nothing.
 func (cs *connSet) remove(u *connUse) {
 	cs.mu.Lock()
-	if u.listed {
-		if u.prev != nil {
-			u.prev.next = u.next
-		} else {
-			cs.head = u.next
-		}
-		if u.next != nil {
-			u.next.prev = u.prev
-		}
-		u.listed, u.prev, u.next = false, nil, nil
-		cs.n--
+	if i := u.index; i < len(cs.us) && cs.us[i] == u {
+		last := len(cs.us) - 1
+		cs.us[i] = cs.us[last]
+		cs.us[i].index = i
+		cs.us[last] = nil
+		cs.us = cs.us[:last]
 	}
 	cs.mu.Unlock()
 }
@@ -351,10 +342,7 @@ func (cs *connSet) remove(u *connUse) {
 // lock: fn may end a Conn, which removes it from the set.
 func (cs *connSet) each(fn func(*connUse) bool) {
 	cs.mu.Lock()
-	us := make([]*connUse, 0, cs.n)
-	for u := cs.head; u != nil; u = u.next {
-		us = append(us, u)
-	}
+	us := slices.Clone(cs.us)
 	cs.mu.Unlock()
 	for _, u := range us {
 		fn(u)
