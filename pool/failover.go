@@ -196,7 +196,17 @@ func newFailoverClusterClient(opt *redis.FailoverOptions, opts ...Option) (*Clus
 	}
 	g.direct = true
 	cfg := g.cfg
-	o, set, _, _ := settle(&node, g.cfg) // node passed newGroupFor's check
+	// go-redis's node pools cannot lend a Pub/Sub a turn, as the library's
+	// own node clients do (see Client.Subscribe): a pool as large as a node's
+	// cap would, under load, dial back each idle socket a Pub/Sub's wait
+	// closed, and the dial's own wait close the next. One slot of each node
+	// is kept for Pub/Subs; more of them on one node still take pooled
+	// sockets' slots.
+	cfg.pubsubSlot = true
+	o, set, notes, _ := settle(&node, cfg) // node passed newGroupFor's check
+	for _, n := range notes {
+		cfg.logger.Log(context.Background(), n.level, n.msg, append([]any{"client", g.name}, n.attrs...)...)
+	}
 	fo := *opt
 	fo.PoolSize, fo.PoolTimeout, fo.MaxActiveConns = o.PoolSize, o.PoolTimeout, o.MaxActiveConns
 	fo.MinIdleConns, fo.PipelinePoolSize = o.MinIdleConns, o.PipelinePoolSize

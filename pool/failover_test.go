@@ -178,6 +178,20 @@ func TestFailoverClusterClient(t *testing.T) {
 		}
 	}
 	t.Logf("%d commands ok, %d failed; first error %s", run.ok.Load(), run.fail.Load(), deref(run.firstErr.Load()))
+	// One slot of each node is kept for a Pub/Sub, since go-redis's node
+	// pools cannot lend it a turn: the Pub/Sub opened under load takes it,
+	// and no pooled socket is closed for it. (A pool as large as the cap
+	// would dial back, under load, each socket closed to make room, and each
+	// such dial close the next: the load shed tens of sockets a second.)
+	if shed := c.Stats().Shed; shed != 0 {
+		t.Errorf("%d pooled sockets closed under load with one Pub/Sub open; want 0: a Pub/Sub within a node's kept slot takes no pooled socket's", shed)
+	}
+	_ = c.ForEachShard(ctx, func(ctx context.Context, node *redis.Client) error {
+		if n := node.Options().PoolSize; n != 2 {
+			t.Errorf("go-redis's client of %s has PoolSize %d; want 2 under a per-node cap of 3", node.Options().Addr, n)
+		}
+		return nil
+	})
 
 	// Idle pooled sockets fill every node's cap after the load. A Pub/Sub
 	// gets its socket by closing one of them, as bare go-redis would serve

@@ -9,12 +9,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/redisleak/redisleak/internal/testserver"
 	"github.com/redisleak/redisleak/internal/track"
@@ -214,6 +216,38 @@ func TestSettle(t *testing.T) {
 	WithMaxConnections(4)(&cfg)
 	if _, _, _, err := settle(&redis.Options{PipelinePoolSize: 4}, &cfg); err == nil || !strings.Contains(err.Error(), "PipelinePoolSize is 4") {
 		t.Errorf("settle with a pipeline pool as large as the cap = %v, want an error naming it", err)
+	}
+}
+
+// TestSettleKeepsASlotForPubSubs: for pools go-redis built (a failover
+// cluster client's nodes), which cannot lend a Pub/Sub a turn, one slot of
+// the cap is kept out of the pool when the cap has room for it, and a
+// PoolSize the caller chose is lowered for it with a WARN saying so.
+func TestSettleKeepsASlotForPubSubs(t *testing.T) {
+	for _, tc := range []struct {
+		opt         redis.Options
+		max         int
+		pool, share int
+		note        string
+	}{
+		{redis.Options{}, 3, 2, 1, ""},
+		{redis.Options{PoolSize: 3}, 3, 2, 1, "one slot kept for Pub/Subs; lowered to 2"},
+		{redis.Options{PoolSize: 1}, 3, 1, 2, ""},
+		{redis.Options{}, 1, 1, 0, ""}, // no room: the one slot is the pool's
+	} {
+		cfg := config{pubsubSlot: true, poolSizeUnset: tc.opt.PoolSize == 0}
+		WithMaxConnections(tc.max)(&cfg)
+		o, set, notes, err := settle(&tc.opt, &cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.PoolSize != tc.pool || set.poolSize != tc.pool || set.pubsubShare != tc.share {
+			t.Errorf("PoolSize %d under a cap of %d: pool %d (options %d), share %d; want %d and %d", tc.opt.PoolSize, tc.max, set.poolSize, o.PoolSize, set.pubsubShare, tc.pool, tc.share)
+		}
+		text := fmt.Sprint(notes)
+		if tc.note == "" && len(notes) != 0 || tc.note != "" && !strings.Contains(text, tc.note) {
+			t.Errorf("PoolSize %d under a cap of %d: notes %s, want %q", tc.opt.PoolSize, tc.max, text, tc.note)
+		}
 	}
 }
 
@@ -491,5 +525,45 @@ func TestConnSet(t *testing.T) {
 	cs.add(us[2])
 	if got := listed(); len(got) != 1 || got[0] != us[2] {
 		t.Fatalf("a removed Conn added again: listed %v", got)
+	}
+}
+
+// TestMakingRoomKeepsItsPlace: a wait that makes room (a node's Pub/Sub
+// closing idle pooled sockets of its node) keeps its place among the
+// waiters while it does, so that the slot a close frees is its own, not
+// that of a wait that began after it. It used to leave the queue every
+// shedEvery to make room again: under load, the pool's own dials took each
+// freed slot and the Pub/Sub shed socket after socket.
+func TestMakingRoomKeepsItsPlace(t *testing.T) {
+	sem := semaphore.NewWeighted(1)
+	if !sem.TryAcquire(1) {
+		t.Fatal("a fresh semaphore of 1 is full")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var sheds atomic.Int32
+	first := make(chan error, 1)
+	go func() {
+		first <- acquireMakingRoom(ctx, sem, func() bool { sheds.Add(1); return false })
+	}()
+	time.Sleep(4*shedEvery + shedEvery/2) // the first wait is queued, and has made room a few times
+	later := make(chan error, 1)
+	go func() { later <- sem.Acquire(ctx, 1) }()
+	time.Sleep(2 * shedEvery) // the later wait is queued too
+	sem.Release(1)            // a close the first wait made room for is confirmed
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatalf("the first wait: %v", err)
+		}
+	case err := <-later:
+		t.Fatalf("the wait that began later took the slot (err %v); the first one lost its place", err)
+	}
+	if sheds.Load() < 2 {
+		t.Errorf("made room %d times while waiting %v; want about once per %v", sheds.Load(), 6*shedEvery, shedEvery)
+	}
+	sem.Release(1)
+	if err := <-later; err != nil {
+		t.Fatalf("the later wait: %v", err)
 	}
 }

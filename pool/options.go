@@ -33,6 +33,10 @@ type config struct {
 	// caller, chose their PoolSize (no WARN when the cap lowers it).
 	capName       string
 	poolSizeUnset bool
+	// pubsubSlot keeps one slot of the cap out of the pools, for Pub/Subs:
+	// for pools go-redis built, which cannot lend a Pub/Sub a turn (see
+	// newFailoverClusterClient).
+	pubsubSlot bool
 }
 
 func (c *config) constructor() string { return cmp.Or(c.fn, "NewClient") }

@@ -112,12 +112,16 @@ func settle(opt *redis.Options, cfg *config) (redis.Options, settings, []note, e
 		o.PipelinePoolSize = -1
 	}
 	poolSize := def.PoolSize
-	if room := set.maxConnections - pipelines; poolSize > room {
+	room, kept := set.maxConnections-pipelines, ""
+	if cfg.pubsubSlot && room > 1 {
+		room, kept = room-1, " and one slot kept for Pub/Subs"
+	}
+	if poolSize > room {
 		// A default PoolSize simply follows the cap; only a size the caller
 		// chose is worth a warning.
 		if o.PoolSize != 0 && !cfg.poolSizeUnset {
 			notes = append(notes, note{slog.LevelWarn, "redisleak: adjusted a go-redis option to the connection cap",
-				[]any{"detail", fmt.Sprintf("PoolSize %d is larger than %s %d less PipelinePoolSize %d; lowered to %d", o.PoolSize, set.capFrom, set.maxConnections, pipelines, room)}})
+				[]any{"detail", fmt.Sprintf("PoolSize %d is larger than %s %d less PipelinePoolSize %d%s; lowered to %d", o.PoolSize, set.capFrom, set.maxConnections, pipelines, kept, room)}})
 		}
 		poolSize = room
 	}

@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,20 +65,35 @@ func (t *totalCap) acquire(ctx context.Context, l *limiter) error {
 // acquireMakingRoom takes a slot of sem, waiting until ctx is done, and
 // while it waits calls makeRoom (when not nil) every shedEvery: each call may
 // close an idle socket whose slot then comes back once the server confirms
-// the close.
+// the close. The wait stays queued throughout, room made beside it, so that
+// the slot a close frees goes to it rather than to a wait queued later (the
+// pool's own dials, under load): leaving the queue to make room, as it once
+// did, had it shed socket after socket while others took their slots.
 func acquireMakingRoom(ctx context.Context, sem *semaphore.Weighted, makeRoom func() bool) error {
 	if makeRoom == nil {
 		return sem.Acquire(ctx, 1)
 	}
-	for {
-		makeRoom()
-		pctx, cancel := context.WithTimeout(ctx, shedEvery)
-		err := sem.Acquire(pctx, 1)
-		cancel()
-		if err == nil || ctx.Err() != nil {
-			return err
-		}
+	if sem.TryAcquire(1) {
+		return nil
 	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(shedEvery)
+		defer tick.Stop()
+		for {
+			makeRoom()
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	err := sem.Acquire(ctx, 1)
+	close(done)
+	wg.Wait()
+	return err
 }
 
 func (t *totalCap) release() {

@@ -40,10 +40,15 @@ var (
 // then returns a [*ClusterClient] built with what those options allow: every
 // socket, to a node or a sentinel, counted and capped per address
 // ([WithMaxConnectionsPerNode]); commands, pipelines, blocking commands and
-// Pub/Subs tracked on the client as a whole, not per node. A Pub/Sub that
-// finds its node's cap held by idle pooled sockets closes one of them, as
-// with the library's other clients; a refusal is a [*LimitError] naming the
-// node's address and the whole client's holders. It refuses a total cap
+// Pub/Subs tracked on the client as a whole, not per node. go-redis's node
+// pools cannot lend a Pub/Sub a turn as the library's own pools do, so each
+// node's pool is kept one slot below its cap (a PoolSize the caller set is
+// lowered with a WARN), for a Pub/Sub. A Pub/Sub that finds its node's cap
+// held by idle pooled sockets closes one of them, as with the library's
+// other clients; more Pub/Subs than that on a busy node leave its pool fewer
+// sockets than its size, and the pool closes and redials idle ones to serve
+// its callers. A refusal is a [*LimitError] naming the node's address and
+// the whole client's holders. It refuses a total cap
 // ([WithMaxConnections]), and that client's ConnForKey fails: both need node
 // clients the library built.
 func NewUniversalClient(opt *redis.UniversalOptions, opts ...Option) (UniversalClient, error) {
