@@ -66,9 +66,9 @@ func (t *totalCap) acquire(ctx context.Context, l *limiter) error {
 // while it waits calls makeRoom (when not nil) every shedEvery: each call may
 // close an idle socket whose slot then comes back once the server confirms
 // the close. The wait stays queued throughout, room made beside it, so that
-// the slot a close frees goes to it rather than to a wait queued later (the
-// pool's own dials, under load): leaving the queue to make room, as it once
-// did, had it shed socket after socket while others took their slots.
+// the slot a close frees goes to it rather than to a wait queued later: a
+// wait that left the queue every shedEvery to make room, as it once did,
+// lost the slot it had freed to one queued after it.
 func acquireMakingRoom(ctx context.Context, sem *semaphore.Weighted, makeRoom func() bool) error {
 	if makeRoom == nil {
 		return sem.Acquire(ctx, 1)
