@@ -103,7 +103,8 @@ func WithLabel(ctx context.Context, label string) context.Context {
 	return track.WithLabel(ctx, label)
 }
 
-// LabelFrom returns the label attached to ctx by [WithLabel], or "".
+// LabelFrom returns the label attached to ctx by [WithLabel], or "" (also
+// for a nil ctx).
 func LabelFrom(ctx context.Context) string { return track.LabelFrom(ctx) }
 
 // The engine's link for package pool: see internal/track/link.go.

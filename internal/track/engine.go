@@ -168,10 +168,7 @@ func (s *Scope) checkout(ctx context.Context, kind Kind, op string, skip int, wi
 		// themselves in skip: skip frames are dropped when it is symbolized.
 		npc = stack.Callers(r.pcs[:])
 	}
-	var label string
-	if ctx != nil {
-		label, _ = ctx.Value(labelKey{}).(string)
-	}
+	label := LabelFrom(ctx)
 	// A command without a stack is stamped when first seen outstanding (see
 	// record.stamp): reading the clock is the largest cost of tracking one.
 	now := unstamped
@@ -334,11 +331,7 @@ type Origin struct {
 func (s *Scope) Origin(ctx context.Context, skip int) Origin {
 	var pcs [maxDepth]uintptr
 	n := stack.Callers(pcs[:])
-	var label string
-	if ctx != nil {
-		label, _ = ctx.Value(labelKey{}).(string)
-	}
-	return Origin{start: s.e.since(), label: label, pcs: slices.Clone(pcs[:n]), drop: skip}
+	return Origin{start: s.e.since(), label: LabelFrom(ctx), pcs: slices.Clone(pcs[:n]), drop: skip}
 }
 
 // Dropped registers an outstanding checkout of kind that is already marked
@@ -460,8 +453,12 @@ func WithLabel(ctx context.Context, label string) context.Context {
 	return context.WithValue(ctx, labelKey{}, label)
 }
 
-// LabelFrom returns the label attached to ctx by [WithLabel], or "".
+// LabelFrom returns the label attached to ctx by [WithLabel], or "" (also
+// for a nil ctx).
 func LabelFrom(ctx context.Context) string {
+	if ctx == nil {
+		return ""
+	}
 	s, _ := ctx.Value(labelKey{}).(string)
 	return s
 }
